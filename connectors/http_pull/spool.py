@@ -1,0 +1,135 @@
+"""The spool: a pull's records on local disk as NDJSON, written page by page, read back in batches.
+
+:class:`SpoolWriter` appends records to ``<name>.ndjson.part`` while hashing the bytes it writes,
+and on :meth:`~SpoolWriter.finish` fsyncs and renames the file to ``.ndjson``: a finished spool is
+complete, and its sha256/size are those of the final file. A failed pull calls
+:meth:`~SpoolWriter.abort` (the context manager does it), so no partial spool is ever returned.
+
+:func:`read_spool` streams a spool back as ``pyarrow.RecordBatch`` objects of at most
+``batch_rows`` rows, every column ``string`` (see :func:`connectors.http_pull.records.cell`), with
+the same columns in every batch (the union of the records' keys, in first-seen order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from connectors.base import DEFAULT_BATCH_ROWS
+from connectors.http_pull.records import cell, loads, to_json
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class SpoolFile:
+    path: Path
+    sha256: str
+    size: int
+    records: int
+    columns: tuple[str, ...]
+
+
+class SpoolWriter:
+    """Write one pull's records to a new spool file in ``spool_dir``."""
+
+    def __init__(self, spool_dir: str | Path, *, source: str) -> None:
+        directory = Path(spool_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        self.path = directory / f"{source}-{stamp}-{uuid.uuid4().hex[:8]}.ndjson"
+        self._part = self.path.with_name(self.path.name + ".part")
+        self._file = open(self._part, "wb")  # noqa: SIM115 - closed in finish()/abort()
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._records = 0
+        self._columns: dict[str, None] = {}  # an ordered set
+
+    def __enter__(self) -> SpoolWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = (to_json(record) + "\n").encode("utf-8")
+        self._file.write(line)
+        self._hash.update(line)
+        self._size += len(line)
+        self._records += 1
+        for key in record:
+            self._columns.setdefault(key)
+
+    def finish(self) -> SpoolFile:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._part, self.path)
+        return SpoolFile(
+            self.path, self._hash.hexdigest(), self._size, self._records, tuple(self._columns)
+        )
+
+    def abort(self) -> None:
+        self._file.close()
+        self._part.unlink(missing_ok=True)
+
+
+def spool_columns(path: str | Path) -> tuple[str, ...]:
+    """The union of the spool's record keys in first-seen order (one streaming pass)."""
+    columns: dict[str, None] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                for key in loads(line):
+                    columns.setdefault(key)
+    return tuple(columns)
+
+
+def read_spool(
+    path: str | Path, batch_rows: int = DEFAULT_BATCH_ROWS, *, columns: Sequence[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Stream a spool as record batches of at most ``batch_rows`` rows, all columns ``string``.
+
+    ``columns`` (e.g. ``PullResult.columns``) saves a pass over the file; without it the columns
+    are collected first. An empty spool yields no batches.
+    """
+    import pyarrow as pa
+
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+    names = list(columns) if columns is not None else list(spool_columns(path))
+    known = set(names)
+    schema = pa.schema([pa.field(n, pa.string()) for n in names])
+    buffers: list[list[str | None]] = [[] for _ in names]
+    rows = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            record = loads(line)
+            extra = set(record) - known
+            if extra:
+                raise ValueError(f"spool {path} has keys not in columns: {sorted(extra)}")
+            for buf, name in zip(buffers, names, strict=True):
+                buf.append(cell(record.get(name)))
+            rows += 1
+            if rows == batch_rows:
+                yield _batch(buffers, schema)
+                buffers, rows = [[] for _ in names], 0
+    if rows:
+        yield _batch(buffers, schema)
+
+
+def _batch(buffers: list[list[str | None]], schema: pa.Schema) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    arrays = [pa.array(buf, type=pa.string()) for buf in buffers]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
