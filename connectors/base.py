@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import pyarrow as pa
 
-DEFAULT_BATCH_ROWS = 65_536
+DEFAULT_BATCH_ROWS = 131_072
 
 
 @dataclass(frozen=True)

@@ -124,30 +124,41 @@ class EnforcedBatch:
 
 
 class _SeenKeys:
-    """Set of 64-bit key hashes (with a 64-bit row hash each), kept as sorted numpy arrays.
+    """Set of 64-bit key hashes (with a 64-bit row hash each), kept as sorted runs (an LSM).
 
-    Lookups are ``searchsorted``; inserts merge two sorted runs (linear with timsort), so a
-    whole input costs O(n log n) with 16 bytes per key.
+    Runs of equal size are merged (so there are at most log2(n / batch) runs), lookups sort the
+    probe keys once and ``searchsorted`` each run in order, which keeps memory access sequential.
+    A whole input costs O(n log n) time and 16 bytes per distinct key.
     """
 
     def __init__(self) -> None:
-        self.keys = np.empty(0, dtype=np.uint64)
-        self.rows = np.empty(0, dtype=np.uint64)
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (found mask, stored row hash or 0) for each key."""
-        if self.keys.size == 0:
-            return np.zeros(keys.size, dtype=bool), np.zeros(keys.size, dtype=np.uint64)
-        pos = np.searchsorted(self.keys, keys)
-        pos_c = np.minimum(pos, self.keys.size - 1)
-        found = self.keys[pos_c] == keys
-        return found, np.where(found, self.rows[pos_c], 0).astype(np.uint64)
+        found = np.zeros(keys.size, dtype=bool)
+        rows = np.zeros(keys.size, dtype=np.uint64)
+        if not self.runs or keys.size == 0:
+            return found, rows
+        order = np.argsort(keys)
+        probe = keys[order]
+        for run_keys, run_rows in self.runs:
+            pos = np.minimum(np.searchsorted(run_keys, probe), run_keys.size - 1)
+            hit = run_keys[pos] == probe
+            found[order[hit]] = True
+            rows[order[hit]] = run_rows[pos[hit]]
+        return found, rows
 
     def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
-        k = np.concatenate([self.keys, keys])
-        r = np.concatenate([self.rows, rows])
-        order = np.argsort(k, kind="stable")
-        self.keys, self.rows = k[order], r[order]
+        order = np.argsort(keys)
+        run = (keys[order], rows[order])
+        while self.runs and self.runs[-1][0].size <= run[0].size * 2:
+            prev = self.runs.pop()
+            k = np.concatenate([prev[0], run[0]])
+            r = np.concatenate([prev[1], run[1]])
+            merged = np.argsort(k, kind="stable")
+            run = (k[merged], r[merged])
+        self.runs.append(run)
 
 
 def _parse(col: Column, raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
