@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 CONTRACTS = HERE.parents[1] / "contracts" / "datasets"
 SEED = 20261101
 EXPORT_DAYS = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
-CUSTOMER_IDS = range(1001, 1212)
+CUSTOMER_IDS = range(1001, 1210)
 NEW_ORDERS_PER_DAY = [301, 281, 283]
 UPDATES_PER_DAY = [0, 20, 20]
 STATUS_WEIGHTS = {
@@ -118,6 +118,7 @@ def _customer(rng: random.Random, customer_id: int) -> dict[str, str]:
 # (column, bad value, reason, note): each corrupts one row of the export in place; the bad value
 # is a str.format template over the row, e.g. "{order_id}/1".
 Defect = tuple[str, str, str, str]
+SHARED_EMAIL = "familie.weber@example.de"
 CUSTOMER_DEFECTS: list[Defect] = [
     ("signup_date", "31/11/2026", "type:signup_date", "day-first date that does not exist"),
     ("credit_limit", "2500,00", "type:credit_limit", "decimal comma"),
@@ -126,8 +127,7 @@ CUSTOMER_DEFECTS: list[Defect] = [
     ("country", "XX", "allowed_values:country", "placeholder country code"),
     ("email", "lea.gross.example.com", "pattern:email", "e-mail without @"),
     ("credit_limit", "-500.00", "min:credit_limit", "negative credit limit"),
-    ("email", "familie.weber@example.de", "unique:email", "two accounts share one e-mail"),
-    ("email", "familie.weber@example.de", "unique:email", "two accounts share one e-mail"),
+    ("email", SHARED_EMAIL, "unique:email", "e-mail of an earlier customer"),
     ("customer_id", "12l1", "type:customer_id", "letter l instead of digit 1"),
 ]
 ORDER_DEFECTS: list[list[Defect]] = [
@@ -179,9 +179,9 @@ def _plant(entry: Entry, defect: Defect) -> None:
     entry.note = f"`{column}` {shown}: {note}"
 
 
-def _plant_duplicate_key(entry: Entry, column: str, value: str, note: str) -> Entry:
-    """Mark ``entry`` and return a second row with its key whose ``column`` differs."""
-    entry.reason, entry.note = "duplicate_key", note
+def _second_version(entry: Entry, key: str, column: str, value: str) -> Entry:
+    """A later row with the key of ``entry`` whose ``column`` differs: the first row stays valid."""
+    note = f"{key} again, `{column}` {value} (first row: {entry.row[column]})"
     return Entry({**entry.row, column: value}, "duplicate_key", note)
 
 
@@ -198,9 +198,14 @@ def build_customers(rng: random.Random) -> list[Entry]:
     planted = rng.sample(range(len(entries)), len(CUSTOMER_DEFECTS) + 1)
     for index, defect in zip(planted, CUSTOMER_DEFECTS, strict=False):
         _plant(entries[index], defect)
+    # The account that first used the shared e-mail: the valid customer just before the clash.
+    clash = next(i for i, d in zip(planted, CUSTOMER_DEFECTS, strict=False) if d[1] == SHARED_EMAIL)
+    holder = next(entries[i] for i in range(clash - 1, -1, -1) if entries[i].reason is None)
+    holder.row["email"] = SHARED_EMAIL
+    entries[clash].note += f" ({holder.row['customer_id']})"
     twice = entries[planted[-1]]
-    note = f"customer {twice.row['customer_id']} twice, e-mail changed mid-export"
-    second = _plant_duplicate_key(twice, "email", "new." + twice.row["email"], note)
+    new_email = "new." + twice.row["email"]  # the export caught an e-mail change
+    second = _second_version(twice, f"customer {twice.row['customer_id']}", "email", new_email)
     inserts = [(planted[-1] + 1, second), *_exact_copies(entries, 1, start=len(entries) // 2)]
     return _insert(entries, inserts)
 
@@ -258,8 +263,7 @@ def build_orders(
             _plant(entries[index], defect)
         pair = entries[planted[-1]]
         column, value = DUPLICATE_KEY_CHANGE[day_index]
-        note = f"{pair.row['order_id']} twice, `{column}` {pair.row[column]} vs {value}"
-        second = _plant_duplicate_key(pair, column, value, note)
+        second = _second_version(pair, pair.row["order_id"], column, value)
         inserts = [
             (planted[-1] + 9, second),
             *_exact_copies(entries, EXACT_DUPLICATES[day_index], start=60),

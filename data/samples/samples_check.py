@@ -1,21 +1,21 @@
 """A plain, row-by-row reading of the contract rules, used only to check the generated samples.
 
-This is not the platform's enforcement (that is vectorised and lives in ``contracts/``); it is a
+This is not the platform's enforcement (that is :mod:`contracts.enforce`, vectorised); it is a
 second, deliberately simple opinion so that ``expected.json`` cannot silently disagree with the
-contracts. Rules, in the order the reasons are named:
+contracts. It follows the rules documented in :mod:`contracts.enforce`:
 
-- exact duplicates (every column equal to an earlier row) are ``exact_duplicate`` and nothing else;
-- a value in ``NULL_VALUES`` in a non-nullable column is ``not_null:<col>``;
-- a value that does not parse as the column type is ``type:<col>``;
-- then ``min``/``max``/``allowed_values``/``pattern`` per column, on the raw text for strings;
-- ``unique:<col>``: every row sharing a value of a unique column;
-- ``duplicate_key``: every row sharing a primary key with a row of different content.
+- per column: a value in ``NULL_VALUES`` in a non-nullable column is ``not_null:<col>``; a value
+  that does not parse as the column type is ``type:<col>``; then ``min``/``max``/
+  ``allowed_values``/``pattern``/``max_length``;
+- only rows that pass every column rule take part in the key and unique checks, and the first
+  occurrence wins: a later row with the same primary key is an ``exact_duplicate`` (dropped and
+  counted) when every column is equal, else ``duplicate_key``; a later row repeating a value of a
+  unique column is ``unique:<col>``.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
@@ -68,29 +68,31 @@ def _column_reasons(column: Column, raw: str) -> list[str]:
 
 def check_rows(contract: Contract, rows: list[dict[str, str]]) -> list[list[str]]:
     """The reasons each row would be rejected for (empty list: the row is valid)."""
-    reasons: list[list[str]] = [[] for _ in rows]
-    seen: set[tuple[str, ...]] = set()
-    kept: list[int] = []
+    reasons = [
+        [
+            reason
+            for column in contract.columns
+            for reason in _column_reasons(column, row[column.name])
+        ]
+        for row in rows
+    ]
+    first_of_key: dict[tuple[str, ...], int] = {}
     for index, row in enumerate(rows):
-        content = tuple(row.values())
-        if content in seen:
-            reasons[index] = ["exact_duplicate"]
+        if reasons[index]:
             continue
-        seen.add(content)
-        kept.append(index)
-        for column in contract.columns:
-            reasons[index] += _column_reasons(column, row[column.name])
+        key = tuple(row[name] for name in contract.primary_key)
+        first = first_of_key.setdefault(key, index)
+        if first != index:
+            reasons[index] = ["exact_duplicate" if rows[first] == row else "duplicate_key"]
     for column in contract.columns:
-        if column.constraints.unique:
-            counts = Counter(
-                rows[i][column.name] for i in kept if rows[i][column.name] not in NULL_VALUES
-            )
-            for i in kept:
-                if counts[rows[i][column.name]] > 1:
-                    reasons[i].append(f"unique:{column.name}")
-    keys = Counter(tuple(rows[i][k] for k in contract.primary_key) for i in kept)
-    for i in kept:
-        key = tuple(rows[i][k] for k in contract.primary_key)
-        if keys[key] > 1 and not any(part in NULL_VALUES for part in key):
-            reasons[i].append("duplicate_key")
+        if not column.constraints.unique or [column.name] == contract.primary_key:
+            continue
+        seen: set[str] = set()
+        for index, row in enumerate(rows):
+            value = row[column.name]
+            if reasons[index] or value in NULL_VALUES:
+                continue
+            if value in seen:
+                reasons[index] = [f"unique:{column.name}"]
+            seen.add(value)
     return reasons
