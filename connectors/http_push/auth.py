@@ -171,7 +171,7 @@ def _granted(claims: dict[str, Any]) -> frozenset[str]:
     scope = claims.get("scope")
     entries = scope.split() if isinstance(scope, str) else scope if isinstance(scope, list) else []
     granted = {
-        e[len(SCOPE_PREFIX):] for e in entries if isinstance(e, str) and e.startswith(SCOPE_PREFIX)
+        e[len(SCOPE_PREFIX) :] for e in entries if isinstance(e, str) and e.startswith(SCOPE_PREFIX)
     }
     datasets = claims.get("datasets")
     if isinstance(datasets, list):

@@ -57,6 +57,7 @@ class BodyWriter:
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
         self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16) if gzip else None
         self._member_done = False
+        self._moved = False
 
     @property
     def sha256(self) -> str:
@@ -72,9 +73,7 @@ class BodyWriter:
             return
         self.size += len(chunk)
         if self.size > self.max_bytes:
-            raise PayloadTooLargeError(
-                f"body is larger than the limit of {self.max_bytes} bytes"
-            )
+            raise PayloadTooLargeError(f"body is larger than the limit of {self.max_bytes} bytes")
         self._raw.update(chunk)
         self._file.write(chunk)
         if self._inflater is None:
@@ -98,11 +97,17 @@ class BodyWriter:
         os.fsync(self._file.fileno())
         self._file.close()
 
+    def move_to(self, dest: Path) -> None:
+        """Atomically rename the finished temp file to ``dest`` (same filesystem)."""
+        os.replace(self.path, dest)
+        self._moved = True
+
     def discard(self) -> None:
-        """Close and delete the temp file (the body was refused or replaced by a replay)."""
+        """Close and delete the temp file unless it was moved (refused body, or a replay)."""
         if not self._file.closed:
             self._file.close()
-        self.path.unlink(missing_ok=True)
+        if not self._moved:
+            self.path.unlink(missing_ok=True)
 
     def _inflate(self, data: bytes) -> None:
         assert self._inflater is not None

@@ -28,7 +28,16 @@ from connectors.http_push.exceptions import PushConfigError
 #: secret with us, and without an HMAC code path the "HMAC keyed with the public key" confusion
 #: cannot happen. ``none`` is never accepted.
 SUPPORTED_ALGORITHMS: tuple[str, ...] = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
 )
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
 DEFAULT_MAX_BODY_BYTES = 64 << 20
@@ -148,8 +157,9 @@ def _path(data: Mapping[str, Any], name: str, base: Path, *, required: bool = Fa
     return p if p.is_absolute() else (base / p)
 
 
-def _number(data: Mapping[str, Any], name: str, default: float, *, low: float,
-            high: float | None = None) -> float:
+def _number(
+    data: Mapping[str, Any], name: str, default: float, *, low: float, high: float | None = None
+) -> float:
     value = data.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(name, f"expected a number, got {value!r}")

@@ -31,10 +31,14 @@ from connectors.http_push.exceptions import AuthenticationError
 from connectors.http_push.keys import KeySet, VerificationKey, b64url_decode
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512,
+    "256": hashes.SHA256,
+    "384": hashes.SHA384,
+    "512": hashes.SHA512,
 }
 _EC_CURVES: dict[str, tuple[str, int]] = {
-    "ES256": ("secp256r1", 32), "ES384": ("secp384r1", 48), "ES512": ("secp521r1", 66),
+    "ES256": ("secp256r1", 32),
+    "ES384": ("secp384r1", 48),
+    "ES512": ("secp521r1", 66),
 }
 #: Tokens larger than this are refused before parsing (a header is not a place for megabytes).
 MAX_TOKEN_CHARS = 16_384

@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
-    "P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1,
+    "P-256": ec.SECP256R1,
+    "P-384": ec.SECP384R1,
+    "P-521": ec.SECP521R1,
 }
 
 
@@ -103,8 +105,9 @@ class KeySet:
                 raise PushConfigError(
                     f"http_push config field 'public_key_pems': entry {i} is not a PEM public key"
                 ) from err
-            if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-                              | ed25519.Ed25519PublicKey):
+            if not isinstance(
+                key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+            ):
                 raise PushConfigError(
                     f"http_push config field 'public_key_pems': entry {i} is a "
                     f"{type(key).__name__}; only RSA, EC and Ed25519 keys are supported"
@@ -206,8 +209,8 @@ class JwksFetcher:
             now = self._clock()
             age = now - self._fetched_at
             stale = self._keys is None or age >= self.cache_s
-            missing = want_kid is not None and self._keys is not None and not self._keys.has_kid(
-                want_kid
+            missing = (
+                want_kid is not None and self._keys is not None and not self._keys.has_kid(want_kid)
             )
             if stale or (missing and age >= self.min_refresh_s):
                 try:

@@ -112,8 +112,14 @@ class ReceiptSigner:
         """The verification key as an OKP JWK (served at ``GET /v1/receipt-key``)."""
         raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
         x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-        return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.key_id, "alg": "EdDSA",
-                "use": "sig"}
+        return {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": x,
+            "kid": self.key_id,
+            "alg": "EdDSA",
+            "use": "sig",
+        }
 
 
 def verify_receipt(receipt: dict[str, Any], public_key: Ed25519PublicKey) -> bool:

@@ -1,0 +1,105 @@
+"""``PushSource``: the landed batches of one dataset as a :class:`~connectors.base.Source`.
+
+``discover()`` lists the pending batches (complete ones only: body + receipt) oldest first, as
+:class:`~connectors.base.SourceObject` with ``uri`` = ``file://`` URI of the body, ``sha256`` and
+``size`` of the stored bytes (from the receipt), ``mtime`` = receive time and ``cursor`` = batch
+id. ``read()`` first checks the file still has that sha256 and size, then streams it as
+all-string record batches (see :mod:`connectors.http_push.formats`), inflating gzip. Anything
+unreadable raises :class:`~connectors.exceptions.SourceUnreadableError` naming the batch and the
+problem; the ingest then calls :meth:`Landing.mark_failed`, or :meth:`Landing.mark_processed`
+after its lake commit.
+
+>>> src = PushSource(name="partner-push", dataset="orders", landing_root="/srv/landing")
+>>> src.kind
+'http_push'
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import unquote, urlsplit
+
+from connectors.base import DEFAULT_BATCH_ROWS, Source, SourceObject, sha256_file
+from connectors.exceptions import SourceUnreadableError
+from connectors.http_push.formats import read_csv, read_json
+from connectors.http_push.landing import Landing
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class PushSource(Source):
+    """Pending batches pushed over HTTP for one dataset."""
+
+    kind: ClassVar[str] = "http_push"
+
+    def __init__(
+        self, *, name: str, dataset: str, landing_root: str | Path, verify_sha256: bool = True
+    ) -> None:
+        super().__init__(name=name, dataset=dataset)
+        self.landing = Landing(landing_root)
+        self.verify_sha256 = verify_sha256
+
+    def discover(self) -> list[SourceObject]:
+        return [
+            SourceObject(
+                uri=b.path.resolve().as_uri(),
+                sha256=b.receipt.sha256,
+                size=b.receipt.bytes,
+                mtime=datetime.fromisoformat(b.receipt.received_at),
+                cursor=b.batch_id,
+            )
+            for b in self.landing.pending(self.dataset)
+        ]
+
+    @staticmethod
+    def batch_id(obj: SourceObject) -> str:
+        """The batch id of a discovered object (for Landing.mark_processed / mark_failed)."""
+        return obj.cursor or _path(obj.uri).name.split(".", 1)[0]
+
+    def read(
+        self, obj: SourceObject, *, batch_rows: int = DEFAULT_BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be at least 1")
+        path = _path(obj.uri)
+        label = f"{self.kind} source {self.name!r}, dataset {self.dataset!r}, batch {path.name}"
+        if not path.is_file():
+            raise SourceUnreadableError(f"{label}: file {path} does not exist (moved or deleted?)")
+        if self.verify_sha256:
+            sha, size = sha256_file(str(path))
+            if (sha, size) != (obj.sha256, obj.size):
+                raise SourceUnreadableError(
+                    f"{label}: file changed since it landed (sha256 {sha}, {size} bytes; receipt "
+                    f"says {obj.sha256}, {obj.size} bytes); quarantine it and ask for a re-push"
+                )
+        import pyarrow
+
+        suffixes = path.name.split(".")[1:]
+        gz = suffixes[-1:] == ["gz"]
+        fmt = suffixes[-2] if gz and len(suffixes) >= 2 else (suffixes[-1] if suffixes else "")
+        try:
+            if fmt == "csv":
+                yield from read_csv(path, gz=gz, batch_rows=batch_rows)
+            elif fmt in ("json", "ndjson"):
+                yield from read_json(path, gz=gz, ndjson=fmt == "ndjson", batch_rows=batch_rows)
+            else:
+                raise SourceUnreadableError(f"{label}: unknown format {fmt!r} (from file name)")
+        except SourceUnreadableError:
+            raise
+        except (ValueError, OSError, EOFError, zlib.error, pyarrow.ArrowException) as err:
+            # pyarrow.ArrowInvalid is a ValueError; a bad gzip is an OSError or EOFError.
+            raise SourceUnreadableError(f"{label}: not readable as {fmt}: {err}") from err
+
+
+def _path(uri: str) -> Path:
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    if parts.scheme:
+        raise SourceUnreadableError(f"http_push source: {uri!r} is not a local file URI")
+    return Path(uri)
