@@ -1,0 +1,89 @@
+"""Run-time settings: read from the environment in this one place, never at import.
+
+Every setting has an embedded default so the platform runs on one laptop with no configuration:
+a local-disk lake, SQLite Dagster storage and a DuckDB catalog, all under ``MAESTRO_HOME``.
+
+==========================  ====================================================================
+variable                    meaning (default)
+==========================  ====================================================================
+``MAESTRO_HOME``            working folder for lake, landing, state, catalog (``<repo>/.maestro``)
+``MAESTRO_LAKE_URI``        lake root: a folder or ``s3://bucket/prefix`` (``$MAESTRO_HOME/lake``)
+``MAESTRO_CATALOG_PATH``    the analysts' DuckDB file (``$MAESTRO_HOME/catalog.duckdb``)
+``MAESTRO_SOURCES``         source definitions YAML (``<repo>/config/sources.yaml``)
+``MAESTRO_CONTRACTS_DIR``   contract folder (``<repo>/contracts/datasets``)
+``MAESTRO_KEYS_DIR``        signing and encryption keys, kept outside the lake (``$MAESTRO_HOME/keys``)
+``AWS_*``                   credentials, region and endpoint for an ``s3://`` lake (boto/delta-rs)
+==========================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+_S3_OPTION_VARS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ALLOW_HTTP",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    lake_uri: str
+    catalog_path: Path
+    sources_file: Path
+    contracts_dir: Path
+    keys_dir: Path
+    repo_root: Path = REPO_ROOT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("MAESTRO_HOME") or REPO_ROOT / ".maestro").resolve()
+        return cls(
+            home=home,
+            lake_uri=env.get("MAESTRO_LAKE_URI") or str(home / "lake"),
+            catalog_path=Path(env.get("MAESTRO_CATALOG_PATH") or home / "catalog.duckdb").resolve(),
+            sources_file=Path(env.get("MAESTRO_SOURCES") or REPO_ROOT / "config" / "sources.yaml"),
+            contracts_dir=Path(env.get("MAESTRO_CONTRACTS_DIR") or REPO_ROOT / "contracts" / "datasets"),
+            keys_dir=Path(env.get("MAESTRO_KEYS_DIR") or home / "keys").resolve(),
+        )
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    def lake_storage_options(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Object-store options for an ``s3://`` lake; safe concurrent commits via conditional put."""
+        if not self.lake_uri.startswith("s3://"):
+            return {}
+        env = os.environ if env is None else env
+        opts = {k: env[k] for k in _S3_OPTION_VARS if env.get(k)}
+        # delta-rs commits with S3 conditional put (If-None-Match); never the unsafe-rename mode.
+        opts.setdefault("conditional_put", "etag")
+        return opts
+
+    def variables(self) -> dict[str, str]:
+        """Values substituted for ``${NAME}`` in the sources file."""
+        return {
+            "MAESTRO_HOME": str(self.home),
+            "MAESTRO_LANDING": str(self.landing_dir),
+            "REPO_ROOT": str(self.repo_root),
+        }
