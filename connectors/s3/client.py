@@ -79,7 +79,13 @@ def bucket_is_versioned(client: Any, bucket: str) -> bool:
 
 
 def list_latest(
-    client: Any, *, bucket: str, prefix: str, versioned: bool, start_after: str | None = None
+    client: Any,
+    *,
+    bucket: str,
+    prefix: str,
+    versioned: bool,
+    start_after: str | None = None,
+    page_size: int = 1000,
 ) -> Iterator[Listed]:
     """Yield the current version of every object under ``prefix`` (keys after ``start_after``).
 
@@ -87,12 +93,17 @@ def list_latest(
     latest version) do not appear.
     """
     if versioned:
-        yield from _list_versions(client, bucket=bucket, prefix=prefix, start_after=start_after)
+        yield from _list_versions(
+            client, bucket=bucket, prefix=prefix, start_after=start_after, page_size=page_size
+        )
         return
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if start_after:
         kwargs["StartAfter"] = start_after
-    for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
+    pages = client.get_paginator("list_objects_v2").paginate(
+        **kwargs, PaginationConfig={"PageSize": page_size}
+    )
+    for page in pages:
         for item in page.get("Contents", []):
             if item["Key"].endswith("/"):
                 continue
@@ -105,12 +116,15 @@ def list_latest(
 
 
 def _list_versions(
-    client: Any, *, bucket: str, prefix: str, start_after: str | None
+    client: Any, *, bucket: str, prefix: str, start_after: str | None, page_size: int
 ) -> Iterator[Listed]:
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if start_after:
         kwargs["KeyMarker"] = start_after
-    for page in client.get_paginator("list_object_versions").paginate(**kwargs):
+    pages = client.get_paginator("list_object_versions").paginate(
+        **kwargs, PaginationConfig={"PageSize": page_size}
+    )
+    for page in pages:
         for item in page.get("Versions", []):
             if not item.get("IsLatest") or item["Key"].endswith("/"):
                 continue
