@@ -19,7 +19,7 @@ from .helpers import SigningKeys, landed_files, mint
 
 pytestmark = pytest.mark.network
 
-CSV = 'id,name,amount\n1,Ada,10.50\n2,"Lovelace, A",\n'.encode()
+CSV = b'id,name,amount\n1,Ada,10.50\n2,"Lovelace, A",\n'
 
 
 def headers(keys: SigningKeys, content_type: str = "text/csv", **extra: str) -> dict[str, str]:
