@@ -32,6 +32,10 @@ _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?LW#-]+$")
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 # Headers that carry credentials: they belong in ``auth`` (an env var name), never in the config.
 _SECRET_HEADERS = {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
+_NO_CREDENTIALS = (
+    "credentials do not belong in the config; set auth.token_env to the name of an "
+    "environment variable holding the token"
+)
 
 
 class _Strict(BaseModel):
@@ -171,6 +175,14 @@ class HttpPullConfig(_Strict):
             raise ValueError("must not contain a #fragment")
         return v
 
+    @field_validator("headers")
+    @classmethod
+    def _no_credential_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        secret = [k for k in v if k.lower() in _SECRET_HEADERS]
+        if secret:
+            raise ValueError(f"{', '.join(map(repr, secret))}: {_NO_CREDENTIALS}")
+        return v
+
     @field_validator("record_path")
     @classmethod
     def _record_path(cls, v: str | None) -> str | None:
@@ -190,12 +202,8 @@ class HttpPullConfig(_Strict):
     def _consistent(self) -> HttpPullConfig:
         problems = []
         for key in self.headers:
-            secret = key.lower() in _SECRET_HEADERS
-            if secret or (self.auth and key.lower() == self.auth.header.lower()):
-                problems.append(
-                    f"headers.{key}: credentials do not belong in the config; set "
-                    "auth.token_env to the name of an environment variable holding the token"
-                )
+            if self.auth and key.lower() == self.auth.header.lower():
+                problems.append(f"headers.{key}: {_NO_CREDENTIALS}")
         body_paths = {
             "record_path": self.record_path,
             "pagination.cursor_path": getattr(self.pagination, "cursor_path", None),

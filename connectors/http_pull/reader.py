@@ -42,8 +42,8 @@ from connectors.http_pull.client import RetryingClient, RetryPolicy
 from connectors.http_pull.config import HttpPullConfig
 from connectors.http_pull.cursor import CursorMax, CursorStore
 from connectors.http_pull.exceptions import HttpPullConfigError, HttpPullUnreadableError
-from connectors.http_pull.paginate import Page, PaginationError, make_paginator
-from connectors.http_pull.records import BodyError, get_path, parse_body
+from connectors.http_pull.paginate import Page, PageRequest, make_paginator
+from connectors.http_pull.records import get_path, parse_body
 from connectors.http_pull.spool import SpoolWriter, read_spool
 
 if TYPE_CHECKING:
@@ -201,55 +201,15 @@ class HttpPullSource(Source):
             since = None
         elif since is None:
             since = self.current_cursor()
-        cfg = self.config
-        tracker = CursorMax(since) if cfg.incremental else None
-        paginator = make_paginator(cfg.pagination)
-        request = paginator.first(cfg.url, self._base_params(since))
-        seen: set[Any] = set()
-        pages = 0
         with self._client() as client, SpoolWriter(directory, source=self.name) as spool:
-            while request is not None:
-                shown = client.shown(str(httpx.URL(request.url).copy_merge_params(request.params)))
-                if pages >= cfg.pagination.max_pages or request.key in seen:
-                    why = (
-                        f"more than pagination.max_pages ({cfg.pagination.max_pages}) pages"
-                        if pages >= cfg.pagination.max_pages
-                        else "the API sent the same next page twice"
-                    )
-                    raise HttpPullUnreadableError(
-                        source=self.name,
-                        url=shown,
-                        problem=f"pagination loop: {why}; check the pagination settings",
-                    )
-                seen.add(request.key)
-                response = client.get(request.url, params=request.params)
-                pages += 1
-                try:
-                    body, records = parse_body(
-                        response.content,
-                        charset=response.charset_encoding,
-                        fmt=cfg.format,
-                        record_path=cfg.record_path,
-                    )
-                    for record in records:
-                        if tracker is not None:
-                            tracker.update(get_path(record, cfg.incremental.cursor_field))  # type: ignore[union-attr]
-                        spool.write(record)
-                    request = paginator.next(request, self._page(response, len(records), body))
-                except (BodyError, PaginationError, ValueError) as err:
-                    raise HttpPullUnreadableError(
-                        source=self.name,
-                        url=shown,
-                        problem=client.redact(str(err)),
-                        status=response.status_code,
-                    ) from err
+            pages, new_cursor = self._pull_pages(client, spool, since)
             spooled = spool.finish()
             stats = client.stats
         return PullResult(
             source=self.name,
             uri=self.request_uri(since),
             since=since,
-            new_cursor=tracker.value if tracker else None,
+            new_cursor=new_cursor,
             spool_path=spooled.path,
             sha256=spooled.sha256,
             size=spooled.size,
@@ -259,6 +219,54 @@ class HttpPullSource(Source):
             requests=stats.requests,
             retries=stats.retries,
         )
+
+    def _pull_pages(
+        self, client: RetryingClient, spool: SpoolWriter, since: str | None
+    ) -> tuple[int, str | None]:
+        """Request page after page into ``spool``; return (pages, new cursor)."""
+        cfg = self.config
+        cursor_field = cfg.incremental.cursor_field if cfg.incremental else None
+        tracker = CursorMax(since)
+        paginator = make_paginator(cfg.pagination)
+        request: PageRequest | None = paginator.first(cfg.url, self._base_params(since))
+        seen: set[Any] = set()
+        pages = 0
+        while request is not None:
+            shown = client.shown(str(httpx.URL(request.url).copy_merge_params(request.params)))
+            if pages >= cfg.pagination.max_pages or request.key in seen:
+                why = (
+                    f"more than pagination.max_pages ({cfg.pagination.max_pages}) pages"
+                    if pages >= cfg.pagination.max_pages
+                    else "the API sent the same next page twice"
+                )
+                raise HttpPullUnreadableError(
+                    source=self.name,
+                    url=shown,
+                    problem=f"pagination loop: {why}; check the pagination settings",
+                )
+            seen.add(request.key)
+            response = client.get(request.url, params=request.params)
+            pages += 1
+            try:
+                body, records = parse_body(
+                    response.content,
+                    charset=response.charset_encoding,
+                    fmt=cfg.format,
+                    record_path=cfg.record_path,
+                )
+                for record in records:
+                    if cursor_field is not None:
+                        tracker.update(get_path(record, cursor_field))
+                    spool.write(record)
+                request = paginator.next(request, self._page(response, len(records), body))
+            except ValueError as err:  # BodyError, PaginationError, mixed cursor kinds
+                raise HttpPullUnreadableError(
+                    source=self.name,
+                    url=shown,
+                    problem=client.redact(str(err)),
+                    status=response.status_code,
+                ) from err
+        return pages, (tracker.value if cursor_field is not None else None)
 
     @staticmethod
     def _page(response: httpx.Response, records: int, body: Any) -> Page:
