@@ -74,10 +74,14 @@ class KeySet:
         return any(k.kid == kid for k in self.keys)
 
     def candidates(self, kid: str | None) -> list[VerificationKey]:
-        """Keys a token with this ``kid`` may be checked against (all keys when it has none)."""
+        """Keys a token with this ``kid`` may be checked against.
+
+        All keys when the token names none; else the keys with that kid plus the keys that
+        have no kid (PEM keys), which the token's kid cannot refer to or rule out.
+        """
         if kid is None:
             return list(self.keys)
-        return [k for k in self.keys if k.kid == kid]
+        return [k for k in self.keys if k.kid == kid or k.kid is None]
 
     @classmethod
     def from_jwks(cls, jwks: Any, *, origin: str = "JWKS") -> KeySet:

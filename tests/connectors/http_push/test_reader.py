@@ -1,0 +1,158 @@
+"""PushSource: discover pending batches and read them as bounded, all-string record batches."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from connectors.base import Source
+from connectors.exceptions import SourceUnreadableError
+from connectors.http_push import Landing, PushSource
+
+
+def land(root: Path, body: bytes, content_type: str = "text/csv", *, gz: bool = False) -> str:
+    landing = Landing(root)
+    writer = landing.open_body(
+        "orders", content_type=content_type, gzip=gz, max_bytes=1 << 26, max_decoded_bytes=1 << 26
+    )
+    writer.write(gzip.compress(body) if gz else body)
+    writer.finish()
+    return landing.commit("orders", writer, content_type=content_type, caller="p").receipt.batch_id
+
+
+def read_all(source: PushSource, **kw: int) -> list[pa.RecordBatch]:
+    return [b for obj in source.discover() for b in source.read(obj, **kw)]
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> PushSource:
+    return PushSource(name="partner-push", dataset="orders", landing_root=tmp_path)
+
+
+def test_push_source_implements_the_source_interface(source: PushSource) -> None:
+    assert isinstance(source, Source)
+    assert source.kind == "http_push"
+    assert source.discover() == []
+
+
+def test_discover_describes_each_pending_batch(source: PushSource, tmp_path: Path) -> None:
+    first = land(tmp_path, b"id\n1\n")
+    second = land(tmp_path, b"id\n2\n")
+    objs = source.discover()
+    assert [PushSource.batch_id(o) for o in objs] == [first, second]
+    receipt = json.loads((tmp_path / "orders/batches" / f"{first}.receipt.json").read_text())
+    assert objs[0].uri.startswith("file://") and objs[0].uri.endswith(f"{first}.csv")
+    assert (objs[0].sha256, objs[0].size) == (receipt["sha256"], receipt["bytes"])
+    assert objs[0].mtime is not None and objs[0].mtime.utcoffset().total_seconds() == 0
+
+
+def test_csv_columns_are_strings_holding_the_original_text(
+    source: PushSource, tmp_path: Path
+) -> None:
+    land(tmp_path, b'id,amount,note\n007,1.50,"multi\nline"\n8,,\n')
+    [batch] = read_all(source)
+    assert batch.schema == pa.schema(
+        [("id", pa.string()), ("amount", pa.string()), ("note", pa.string())]
+    )
+    assert batch.to_pylist() == [
+        {"id": "007", "amount": "1.50", "note": "multi\nline"},
+        {"id": "8", "amount": "", "note": ""},
+    ]
+
+
+def test_batches_hold_at_most_batch_rows_rows(source: PushSource, tmp_path: Path) -> None:
+    land(tmp_path, b"id\n" + b"".join(f"{i}\n".encode() for i in range(1000)), gz=True)
+    land(
+        tmp_path,
+        ("\n".join(json.dumps({"i": i}) for i in range(250))).encode(),
+        "application/x-ndjson",
+    )
+    batches = read_all(source, batch_rows=100)
+    assert max(b.num_rows for b in batches) <= 100
+    assert sum(b.num_rows for b in batches) == 1250
+
+
+def test_json_values_become_their_text_and_nested_values_json(
+    source: PushSource, tmp_path: Path
+) -> None:
+    body = [
+        {"a": 1, "b": 1.50, "c": "x", "d": False, "e": None, "f": {"g": [1, 2.0, "h"]}},
+        {"z": "only here"},
+    ]
+    land(tmp_path, json.dumps(body).encode(), "application/json")
+    [batch] = read_all(source)
+    assert batch.schema.names == ["a", "b", "c", "d", "e", "f", "z"]
+    assert batch.to_pylist() == [
+        {
+            "a": "1",
+            "b": "1.5",
+            "c": "x",
+            "d": "false",
+            "e": None,
+            "f": '{"g":[1,2.0,"h"]}',
+            "z": None,
+        },
+        {"a": None, "b": None, "c": None, "d": None, "e": None, "f": None, "z": "only here"},
+    ]
+
+
+def test_json_numbers_keep_their_literal_text(source: PushSource, tmp_path: Path) -> None:
+    land(
+        tmp_path, b'[{"price": 1.50, "big": 12345678901234567890, "exp": 1e3}]', "application/json"
+    )
+    [batch] = read_all(source)
+    assert batch.to_pylist() == [{"price": "1.50", "big": "12345678901234567890", "exp": "1e3"}]
+
+
+def test_large_json_array_is_split_incrementally(source: PushSource, tmp_path: Path) -> None:
+    rows = [{"i": i, "s": "x" * (i % 50)} for i in range(20_000)]
+    land(tmp_path, json.dumps(rows).encode(), "application/json", gz=True)
+    batches = read_all(source, batch_rows=5000)
+    assert [b.num_rows for b in batches] == [5000] * 4
+    assert batches[-1].to_pylist()[-1] == {"i": "19999", "s": "x" * (19999 % 50)}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "problem"),
+    [
+        ("application/json", b'{"not": "an array"}', "not a JSON array"),
+        ("application/json", b'[{"a": 1}, [2]]', "element 2 is a JSON array"),
+        ("application/json", b'[{"a": 1} {"b": 2}]', "expected ','"),
+        ("application/json", b'[{"a": 1}', "after element 1"),
+        ("application/json", b'[{"a": NaN}]', "NaN"),
+        ("application/x-ndjson", b'{"a": 1}\n{"a": \n', "line 2"),
+        ("application/x-ndjson", b'{"a": 1}\n"text"\n', "line 2 is a JSON string"),
+        ("text/csv", b"a,b\n1,2,3\n", "csv"),
+    ],
+)
+def test_unreadable_input_raises_source_unreadable_naming_batch_and_problem(
+    source: PushSource, tmp_path: Path, content_type: str, body: bytes, problem: str
+) -> None:
+    batch_id = land(tmp_path, body, content_type)
+    [obj] = source.discover()
+    with pytest.raises(SourceUnreadableError) as err:
+        list(source.read(obj))
+    assert batch_id in str(err.value)
+    assert problem in str(err.value)
+
+
+def test_file_changed_after_landing_is_unreadable(source: PushSource, tmp_path: Path) -> None:
+    land(tmp_path, b"id\n1\n")
+    [obj] = source.discover()
+    Path(obj.uri.removeprefix("file://")).write_bytes(b"id\n2\n")
+    with pytest.raises(SourceUnreadableError, match="changed since it landed"):
+        list(source.read(obj))
+
+
+def test_corrupt_gzip_is_unreadable(source: PushSource, tmp_path: Path) -> None:
+    land(tmp_path, b"id\n1\n", gz=True)
+    [obj] = source.discover()
+    source.verify_sha256 = False  # bytes rotted on disk after the checksum was taken
+    path = Path(obj.uri.removeprefix("file://"))
+    path.write_bytes(path.read_bytes()[:12])
+    with pytest.raises(SourceUnreadableError, match="not readable as csv"):
+        list(source.read(obj))
