@@ -1,0 +1,307 @@
+"""Full ledger verification: recompute the tree from stored entries and audit every checkpoint.
+
+Contract: `verify_ledger` trusts only the entry bytes it reads and the verifier key it is given.
+It reads every entry in order (checking framing), recomputes every leaf and node hash and the
+root at each checkpoint's size, checks each checkpoint's signature, origin and root, that sizes
+never go backwards, and that consecutive checkpoints are consistent (by a consistency proof built
+from the node cache). The node cache is compared with the recomputed hashes as it goes, which is
+what pins an altered, removed, inserted, reordered or duplicated entry to its exact index. It
+changes nothing on disk. Problems are collected, not raised; `VerifyReport.raise_for_problems`
+turns the first into a `LedgerCorruptError`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tqdm import tqdm
+
+from provenance.exceptions import LedgerConfigError, LedgerCorruptError, NoteError, ProofError
+from provenance.ledger.checkpoint import Checkpoint
+from provenance.ledger.hasher import HASH_SIZE, RFC6962
+from provenance.ledger.note import Verifier
+from provenance.ledger.proofs import verify_consistency_proof
+from provenance.ledger.store import LedgerStore, open_store
+from provenance.ledger.tree import CompactRange, consistency_path
+
+__all__ = ["Problem", "VerifyReport", "verify_ledger"]
+
+Kind = Literal["entry", "checkpoint", "cache"]
+_BATCH = 1 << 16
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: what is bad (`kind`), where (`index`), and why."""
+
+    kind: Kind
+    index: int
+    message: str
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of `verify_ledger`."""
+
+    origin: str
+    size: int
+    root: bytes
+    checkpoints: int
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    def first(self, kind: Kind) -> Problem | None:
+        """The problem of `kind` with the lowest index, if any."""
+        found = [p for p in self.problems if p.kind == kind]
+        return min(found, key=lambda p: p.index) if found else None
+
+    @property
+    def first_bad_entry(self) -> int | None:
+        """Index of the first bad entry, if any."""
+        problem = self.first("entry")
+        return problem.index if problem else None
+
+    @property
+    def first_bad_checkpoint(self) -> int | None:
+        """Number of the first bad checkpoint, if any."""
+        problem = self.first("checkpoint")
+        return problem.index if problem else None
+
+    def summary(self) -> str:
+        """One line per finding, the verdict first."""
+        if self.ok:
+            lines = [
+                f"OK: {self.origin}: {self.size} entries, root {self.root.hex()}, "
+                f"{self.checkpoints} checkpoints verified"
+            ]
+        else:
+            first = [p for p in (self.first(k) for k in ("entry", "checkpoint", "cache")) if p]
+            lines = [f"FAILED: {self.origin}: {len(self.problems)} problem(s)"]
+            lines += [f"first bad {p.kind} {p.index}: {p.message}" for p in first]
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+    def raise_for_problems(self) -> None:
+        """Raise LedgerCorruptError for the first bad entry (else checkpoint, else cache)."""
+        for kind in ("entry", "checkpoint", "cache"):
+            problem = self.first(kind)  # type: ignore[arg-type]
+            if problem is not None:
+                raise LedgerCorruptError(
+                    f"{problem.kind} {problem.index}: {problem.message}",
+                    index=problem.index,
+                    kind=problem.kind,
+                )
+
+
+def _first_diff(got: bytes, want: bytes) -> int:
+    for i in range(0, min(len(got), len(want)), HASH_SIZE):
+        if got[i : i + HASH_SIZE] != want[i : i + HASH_SIZE]:
+            return i // HASH_SIZE
+    return min(len(got), len(want)) // HASH_SIZE
+
+
+class _Audit:
+    def __init__(self, store: LedgerStore, verifier: Verifier | None) -> None:
+        self.store = store
+        self.verifier = verifier
+        self.report = VerifyReport(store.origin, 0, RFC6962.empty_root(), 0)
+        self.indexed = store.size
+        self.cached = [store.node_count(k) for k in range(max(self.indexed.bit_length(), 1))]
+        self.compact = CompactRange()
+        self.roots: dict[int, bytes] = {0: RFC6962.empty_root()}
+        self.bad_entry: int | None = None
+        self.bad_cache = False
+
+    def problem(self, kind: Kind, index: int, message: str) -> None:
+        if kind == "entry":
+            if self.bad_entry is not None and self.bad_entry <= index:
+                return  # later damage is usually a consequence; the first index is what counts
+            self.bad_entry = index
+        if kind == "cache":
+            if self.bad_cache or self.bad_entry is not None:
+                return
+            self.bad_cache = True
+        self.report.problems.append(Problem(kind, index, message))
+
+    def checkpoints(self) -> list[tuple[int, Checkpoint]]:
+        numbers = self.store.checkpoint_numbers()
+        self.report.checkpoints = len(numbers)
+        if numbers and self.verifier is None:
+            raise LedgerConfigError("the ledger has checkpoints: pass the verifier key to verify")
+        for expected, number in enumerate(numbers):
+            if number != expected:
+                self.problem("checkpoint", expected, f"checkpoint {expected} is missing")
+                break
+        good: list[tuple[int, Checkpoint]] = []
+        for number in numbers:
+            try:
+                cp = Checkpoint.open(self.store.read_checkpoint(number), self.verifier or [])
+            except (NoteError, LedgerCorruptError) as err:
+                self.problem("checkpoint", number, f"does not verify: {err}")
+                continue
+            if cp.origin != self.store.origin:
+                self.problem("checkpoint", number, f"origin {cp.origin!r} is not this ledger's")
+            elif good and cp.size < good[-1][1].size:
+                self.problem(
+                    "checkpoint",
+                    number,
+                    f"size {cp.size} is below checkpoint {good[-1][0]}'s {good[-1][1].size}",
+                )
+            else:
+                good.append((number, cp))
+        return good
+
+    def extend(self, hashes: list[bytes], boundaries: set[int]) -> None:
+        """Add leaves to the recomputed tree, comparing each new node with the cache."""
+        pos, end = 0, self.compact.size + len(hashes)
+        stops = sorted(b for b in boundaries if self.compact.size < b <= end)
+        for stop in [*stops, end]:
+            old = self.compact.size
+            piece = hashes[pos : stop - old + pos]
+            pos += len(piece)
+            for level, nodes in enumerate(self.compact.extend(piece)):
+                self.compare(level, old >> level, nodes)
+            if self.compact.size in boundaries:
+                self.roots[self.compact.size] = self.compact.root()
+
+    def compare(self, level: int, start: int, nodes: list[bytes]) -> None:
+        cached = self.cached[level] if level < len(self.cached) else 0
+        stop = min(start + len(nodes), cached)
+        if stop <= start:
+            return
+        got = b"".join(nodes[: stop - start])
+        stored = self.store.nodes(level, start, stop)
+        if got == stored:
+            return
+        at = start + _first_diff(got, stored)
+        if level == 0:
+            self.problem(
+                "entry",
+                at,
+                f"entry {at} does not hash to its indexed leaf hash: it was altered, or "
+                "entries were inserted, removed, reordered or duplicated from here on",
+            )
+        else:
+            self.problem(
+                "cache",
+                at,
+                f"index node {at} of level {level} differs from the recomputed hash; "
+                "delete the index/ folder and reopen the ledger for writing to rebuild it",
+            )
+
+
+def verify_ledger(
+    ledger: LedgerStore | str | Path, *, verifier: Verifier | None, progress: bool = False
+) -> VerifyReport:
+    """Verify a ledger completely; see the module docstring for what is checked.
+
+    Args:
+        ledger: an open store, or the ledger's location (opened read-only).
+        verifier: the trusted checkpoint key (needed when the ledger has checkpoints).
+        progress: show a tqdm progress bar on stderr.
+    """
+    if isinstance(ledger, str | Path):
+        store = open_store(ledger, mode="read")
+        try:
+            return verify_ledger(store, verifier=verifier, progress=progress)
+        finally:
+            store.close()
+    audit = _Audit(ledger, verifier)
+    checkpoints = audit.checkpoints()
+    strict = max([audit.indexed, *(cp.size for _, cp in checkpoints)])
+    boundaries = {cp.size for _, cp in checkpoints}
+    extra = 0
+    with tqdm(
+        total=strict,
+        unit="entry",
+        unit_scale=True,
+        desc="verify",
+        file=sys.stderr,
+        disable=not progress,
+    ) as bar:
+        try:
+            for batch in ledger.scan_leaves(batch=_BATCH):
+                keep = batch[: max(0, strict - audit.compact.size)]
+                extra += len(batch) - len(keep)
+                if keep:
+                    audit.extend(keep, boundaries)
+                    bar.update(len(keep))
+        except LedgerCorruptError as err:
+            index = err.index if err.index is not None else audit.compact.size
+            if index < strict:
+                audit.problem("entry", index, str(err))
+            else:
+                audit.report.notes.append(
+                    f"torn record after the indexed entries ({err}): an interrupted append; "
+                    "opening the ledger for writing removes it"
+                )
+    _finish(audit, checkpoints, extra)
+    return audit.report
+
+
+def _finish(audit: _Audit, checkpoints: list[tuple[int, Checkpoint]], extra: int) -> None:
+    read = audit.compact.size
+    report = audit.report
+    report.size, report.root = read, audit.compact.root()
+    if read < audit.indexed:
+        audit.problem(
+            "entry",
+            read,
+            f"the index covers {audit.indexed} entries but the log ends at {read}: "
+            f"entries {read}.. were removed or truncated",
+        )
+    for level, count in enumerate(audit.cached):
+        if level and count != audit.indexed >> level:
+            audit.problem(
+                "cache",
+                count,
+                f"index level {level} holds {count} nodes, want "
+                f"{audit.indexed >> level}; reopen the ledger for writing to rebuild",
+            )
+    if extra:
+        report.notes.append(
+            f"{extra} whole entries follow the {audit.indexed} indexed ones (an interrupted "
+            "append); opening the ledger for writing indexes them"
+        )
+    matched = 0
+    for number, cp in checkpoints:
+        if cp.size > read:
+            audit.problem(
+                "entry",
+                read,
+                f"checkpoint {number} covers {cp.size} entries but only "
+                f"{read} remain: entries {read}..{cp.size - 1} were removed",
+            )
+        elif audit.roots[cp.size] != cp.root:
+            if audit.bad_entry is None or audit.bad_entry >= cp.size:
+                audit.problem(
+                    "checkpoint",
+                    number,
+                    f"signed root {cp.root.hex()} at size {cp.size} differs from the recomputed "
+                    f"root {audit.roots[cp.size].hex()}: the checkpoint was replaced, or an entry "
+                    f"in [{matched}, {cp.size}) was altered together with its index",
+                )
+        else:
+            matched = cp.size
+    _check_consistency(audit, checkpoints, read)
+
+
+def _check_consistency(audit: _Audit, checkpoints: list[tuple[int, Checkpoint]], read: int) -> None:
+    if audit.bad_entry is not None or audit.bad_cache:
+        audit.report.notes.append("consistency proofs skipped: the index does not match the log")
+        return
+    for (_, old), (number, new) in zip(checkpoints, checkpoints[1:], strict=False):
+        if old.size == 0 or new.size > read:
+            continue
+        try:
+            proof = consistency_path(old.size, new.size, audit.store.node)
+            verify_consistency_proof(old.size, new.size, proof, old.root, new.root)
+        except (ProofError, LedgerCorruptError) as err:
+            audit.problem("checkpoint", number, f"not consistent with its predecessor: {err}")
