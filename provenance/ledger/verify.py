@@ -221,7 +221,6 @@ def verify_ledger(
     with tqdm(
         total=strict,
         unit="entry",
-        unit_scale=True,
         desc="verify",
         file=sys.stderr,
         disable=not progress,
