@@ -197,7 +197,7 @@ class HttpPullSource(Source):
         directory = spool_dir if spool_dir is not None else self.spool_dir
         if directory is None:
             raise HttpPullConfigError(self.name, ["spool_dir: give fetch() a spool directory"])
-        if full_refresh:
+        if full_refresh or self.config.incremental is None:
             since = None
         elif since is None:
             since = self.current_cursor()

@@ -78,7 +78,11 @@ def test_a_retry_after_date_is_honoured(
 
 
 def test_a_source_that_keeps_failing_ends_with_a_retryable_error_and_no_spool(
-    make_source: Make, fake_api: FakeApi, sleeps: list[float], tmp_path: Path
+    make_source: Make,
+    fake_api: FakeApi,
+    sleeps: list[float],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake_api.faults[("pages", 2)] = ["500"] * 10
     source = make_source("pages", **PAGES)
@@ -94,6 +98,7 @@ def test_a_source_that_keeps_failing_ends_with_a_retryable_error_and_no_spool(
     assert len(sleeps) == 3  # max_retries
     assert list(spool.iterdir()) == []  # the partial spool was removed
     assert TOKEN not in "".join(traceback.format_exception(err))
+    assert "retry 3/3" in caplog.text and TOKEN not in caplog.text  # retries are logged, safely
 
 
 def test_a_timeout_that_persists_names_the_timeout(
@@ -191,3 +196,12 @@ def test_the_token_is_sent_as_a_bearer_header(
 ) -> None:
     make_source("pages", **PAGES).fetch(tmp_path)
     assert fake_api.log and all(authorised for _, _, authorised in fake_api.log)
+
+
+def test_a_redirect_is_terminal_and_not_followed(
+    make_source: Make, fake_api: FakeApi, sleeps: list[float], tmp_path: Path
+) -> None:
+    fake_api.faults[("pages", 0)] = ["302"]
+    with pytest.raises(HttpPullUnreadableError, match="HTTP 302 Found: redirected to") as info:
+        make_source("pages", **PAGES).fetch(tmp_path)
+    assert "redirects are not followed" in str(info.value) and sleeps == []
