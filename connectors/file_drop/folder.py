@@ -109,7 +109,7 @@ class DropFolder:
         day = datetime.now(UTC).strftime("%Y-%m-%d")
         dest_dir = self.archive / day
         dest_dir.mkdir(parents=True, exist_ok=True)
-        dest = dest_dir / f"{sha256[:16]}__{claimed.name}"
+        dest = _free_name(dest_dir / f"{sha256[:16]}__{claimed.name}")
         _write_json(dest.with_name(dest.name + ".manifest.json"), record)
         os.rename(claimed, dest)
         _remove_empty(claimed.parent)
@@ -118,7 +118,7 @@ class DropFolder:
     def quarantine_file(self, claimed: Path, *, sha256: str, error: str, detail: dict[str, Any]) -> Path:
         """Move an unreadable file into quarantine with an error report beside it."""
         self.quarantine.mkdir(parents=True, exist_ok=True)
-        dest = self.quarantine / f"{sha256[:16]}__{claimed.name}"
+        dest = _free_name(self.quarantine / f"{sha256[:16]}__{claimed.name}")
         report = {"file": claimed.name, "sha256": sha256, "error": error,
                   "quarantined_at": datetime.now(UTC).isoformat(), **detail}
         _write_json(dest.with_name(dest.name + ".error.json"), report)
@@ -141,6 +141,15 @@ class DropFolder:
                     back.append(dest)
             _remove_empty(claim_dir)
         return back
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path`` with ``.2``, ``.3`` ... inserted before the suffix if taken."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}.{n}{path.suffix}")
+    return candidate
 
 
 def _remove_empty(d: Path) -> None:

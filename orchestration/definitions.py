@@ -1,0 +1,52 @@
+"""Composition root: builds the Dagster definitions from contracts, sources and the dbt project.
+
+No business logic here: each domain under ``defs/`` builds its own definitions from configuration,
+and this module merges them and applies the cross-cutting choices (executor, resources, jobs).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from config.settings import Settings
+from config.sources import load_sources
+from contracts.loader import load_contracts
+from orchestration.defs.catalog.assets import build_catalog_asset
+from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
+from orchestration.defs.ingest.assets import bronze_key, build_ingest_asset, quarantine_key
+from orchestration.defs.ingest.sensors import build_drop_sensor
+from orchestration.resources import MaestroResource
+
+MAIN_JOB = "main"
+
+
+def build_definitions(settings: Settings, *, maestro: MaestroResource | None = None) -> dg.Definitions:
+    """All assets, checks, sensors and jobs for ``settings``' contracts and sources."""
+    contracts = load_contracts(settings.contracts_dir)
+    sources = load_sources(settings, datasets=set(contracts))
+    assets: list[dg.AssetsDefinition] = []
+    sensors: list[dg.SensorDefinition] = []
+    fed = sorted({s.dataset for s in sources})
+    for ds in fed:
+        assets.append(build_ingest_asset(contracts[ds], [s for s in sources if s.dataset == ds]))
+    for spec in sources:
+        if spec.kind == "file_drop":
+            sensors.append(build_drop_sensor(spec))
+    dbt = build_dbt_assets(settings)
+    assets.append(dbt)
+    upstream = [k for ds in fed for k in (bronze_key(ds), quarantine_key(ds))] + list(dbt.keys)
+    assets.append(build_catalog_asset(fed, upstream))
+    main = dg.define_asset_job(MAIN_JOB, selection=dg.AssetSelection.all(),
+                               description="Ingest every source, build the dbt marts, refresh the catalog.")
+    return dg.Definitions(
+        assets=assets,
+        sensors=sensors,
+        jobs=[main],
+        resources={"maestro": maestro or MaestroResource(), "dbt": dbt_resource()},
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(Settings.from_env())

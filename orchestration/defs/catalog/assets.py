@@ -1,0 +1,62 @@
+"""The analysts' DuckDB catalog as an asset: current after every materialization.
+
+Ingest assets publish their own tables as they commit; this asset, downstream of every table and
+mart, re-publishes anything stale, then records what analysts can query and checks that every
+published lake table holds exactly the Delta table's rows.
+"""
+
+
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from lake.catalog import catalog_tables, publish_table
+from lake.delta import table_facts
+from orchestration.resources import MaestroResource
+from pipeline.run import lake_for
+
+CATALOG_KEY = dg.AssetKey(["catalog", "duckdb"])
+
+
+def build_catalog_asset(datasets: Sequence[str], upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=CATALOG_KEY,
+        deps=list(upstream),
+        group_name="catalog",
+        kinds={"duckdb"},
+        description="One DuckDB file where every bronze table, quarantine table and mart is "
+        "queryable by name. Open it with `duckdb -readonly <path>`.",
+        check_specs=[dg.AssetCheckSpec("lake_tables_match_delta", asset=CATALOG_KEY,
+                                       description="Every published lake table has the Delta table's row count.")],
+    )
+    def analyst_catalog(context: dg.AssetExecutionContext, maestro: MaestroResource) -> dg.MaterializeResult:
+        settings = maestro.settings()
+        lake = lake_for(settings)
+        mismatches: list[dict[str, Any]] = []
+        for ds in datasets:
+            for layer in ("bronze", "quarantine"):
+                uri = lake.table_uri(layer, ds)
+                facts = table_facts(uri, storage_options=lake.options())
+                if not facts["exists"]:
+                    continue
+                published = publish_table(settings.catalog_path, layer, ds, uri, storage_options=lake.options())
+                if published["rows"] != facts["rows"]:
+                    mismatches.append({"table": f"{layer}.{ds}", "delta": facts["rows"], "duckdb": published["rows"]})
+        tables = catalog_tables(settings.catalog_path)
+        md = "\n".join(["| table | type | rows |", "|---|---|---|"]
+                       + [f"| {t['table']} | {t['type']} | {t['rows']} |" for t in tables])
+        context.log.info(f"catalog {settings.catalog_path}: {len(tables)} tables")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(settings.catalog_path)),
+                "open_with": f"duckdb -readonly {settings.catalog_path}",
+                "tables": dg.MetadataValue.md(md),
+                "table_count": len(tables),
+                "dagster/row_count": sum(t["rows"] for t in tables),
+            },
+            check_results=[dg.AssetCheckResult(check_name="lake_tables_match_delta", passed=not mismatches,
+                                               metadata={"mismatches": dg.MetadataValue.json(mismatches)})],
+        )
+
+    return analyst_catalog

@@ -1,0 +1,180 @@
+"""Ingest assets: one multi-asset per dataset producing its bronze and quarantine tables.
+
+The asset bodies only wire Dagster to :func:`pipeline.run.ingest_dataset` and turn its report into
+materialization metadata and asset-check results.
+"""
+
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import dagster as dg
+
+from config.sources import SourceSpec
+from contracts.model import Contract
+from orchestration.resources import MaestroResource
+from pipeline.checks import check_specs, committed_rows_by_ingests, evaluate_checks
+from pipeline.run import DatasetReport, ingest_dataset, lake_for
+
+
+class IngestConfig(dg.Config):
+    """Run configuration: the dropped files a sensor asks for (empty: everything pending)."""
+
+    files: list[str] = []
+
+
+def bronze_key(dataset: str) -> dg.AssetKey:
+    return dg.AssetKey(["bronze", dataset])
+
+
+def quarantine_key(dataset: str) -> dg.AssetKey:
+    return dg.AssetKey(["quarantine", dataset])
+
+
+def ingest_op_name(dataset: str) -> str:
+    return f"ingest_{dataset}"
+
+
+def _contract_metadata(contract: Contract, sources: Sequence[SourceSpec]) -> dict[str, Any]:
+    return {
+        "contract": f"{contract.name} v{contract.version}",
+        "owner": contract.owner,
+        "primary_key": ", ".join(contract.primary_key) or "(none)",
+        "freshness_slo": contract.freshness.max_lag,
+        "retention_tier": contract.retention_tier,
+        "purpose_tags": ", ".join(contract.purpose_tags),
+        "sources": ", ".join(f"{s.name} ({s.kind})" for s in sources),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn(
+                    c.name, c.type, description=f"[{c.classification}] {c.description}",
+                    constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=c.name in contract.primary_key),
+                )
+                for c in contract.columns
+            ]
+        ),
+    }
+
+
+def _md_table(rows: list[dict[str, Any]], limit: int = 5) -> str:
+    if not rows:
+        return "_no rows_"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows[:limit]:
+        lines.append("| " + " | ".join(str(r.get(c, "")).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _inputs_md(report: DatasetReport) -> str:
+    rows = [
+        {
+            "input": r.manifest.objects[0].uri.rsplit("/", 1)[-1],
+            "sha256": r.manifest.objects[0].sha256[:12],
+            "status": r.status,
+            "read": r.counts.read,
+            "committed": r.counts.valid,
+            "quarantined": r.counts.rejected,
+            "duplicates": r.counts.duplicates,
+        }
+        for r in report.results
+    ]
+    return _md_table(rows, limit=50)
+
+
+def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.AssetsDefinition:
+    """The multi-asset that ingests ``contract``'s dataset from ``sources``."""
+    ds = contract.name
+    checks = check_specs(contract)
+    base_meta = _contract_metadata(contract, sources)
+    kinds = {"delta", "polars"}
+
+    @dg.multi_asset(
+        name=ingest_op_name(ds),
+        specs=[
+            dg.AssetSpec(bronze_key(ds), group_name="bronze", kinds=kinds, metadata=base_meta,
+                         description=f"{contract.description} Rows that keep contract {ds} v{contract.version}.",
+                         tags={"layer": "bronze", **{f"purpose_{t}": "" for t in contract.purpose_tags}}),
+            dg.AssetSpec(quarantine_key(ds), group_name="quarantine", kinds=kinds,
+                         description=f"Rows of {ds} rejected by contract checks: original values, reason "
+                                     "codes per failed rule and a pointer to the source manifest.",
+                         tags={"layer": "quarantine"}),
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(s.name, asset=bronze_key(ds), description=s.description,
+                              blocking=s.severity == "error")
+            for s in checks
+        ],
+        can_subset=False,
+        op_tags={"dataset": ds},
+    )
+    def _ingest(context: dg.AssetExecutionContext, config: IngestConfig,
+                maestro: MaestroResource) -> Iterator[Any]:
+        settings = maestro.settings()
+        report = ingest_dataset(settings, contract, sources, files=config.files or None)
+        for err in report.input_errors:
+            context.log.error(f"{ds}: input rejected whole: {err['input']}: {err['error']}")
+        new = report.new_inputs
+        context.log.info(
+            f"{ds}: {len(report.results)} input(s), {len(new)} new; committed {report.total('valid')} rows, "
+            f"quarantined {report.total('rejected')}, duplicates dropped {report.total('duplicates')}"
+        )
+        run_counts = {k: report.total(k) for k in ("read", "valid", "rejected", "duplicates")}
+        reasons: dict[str, int] = {}
+        for r in new:
+            for k, v in r.counts.reasons.items():
+                reasons[k] = reasons.get(k, 0) + v
+        preview = next((r.preview for r in new if r.preview), [])
+        common = {
+            "inputs": dg.MetadataValue.md(_inputs_md(report)),
+            "new_inputs": len(new),
+            "rows_read": run_counts["read"],
+            "rows_committed": run_counts["valid"],
+            "rows_quarantined": run_counts["rejected"],
+            "duplicates_dropped": run_counts["duplicates"],
+            "source_files": dg.MetadataValue.json(
+                [{"uri": o.uri, "sha256": o.sha256, "bytes": o.size} for r in report.results
+                 for o in r.manifest.objects]),
+            "input_errors": dg.MetadataValue.json(report.input_errors),
+            "wall_seconds": round(report.wall_s, 3),
+        }
+        yield dg.MaterializeResult(
+            asset_key=bronze_key(ds),
+            metadata={
+                **common,
+                "delta_version": report.bronze.get("version"),
+                "table_rows": report.bronze.get("rows"),
+                "table_bytes": report.bronze.get("bytes"),
+                "table_uri": lake_for(settings).table_uri("bronze", ds),
+                "dagster/row_count": report.bronze.get("rows"),
+                "dagster/column_schema": base_meta["dagster/column_schema"],
+                "preview": dg.MetadataValue.md(_md_table(preview)),
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key=quarantine_key(ds),
+            metadata={
+                **common,
+                "reasons": dg.MetadataValue.json(dict(sorted(reasons.items()))),
+                "delta_version": report.quarantine.get("version"),
+                "table_rows": report.quarantine.get("rows"),
+                "dagster/row_count": report.quarantine.get("rows"),
+                "table_uri": lake_for(settings).table_uri("quarantine", ds),
+            },
+        )
+        lake = lake_for(settings)
+        committed_total = committed_rows_by_ingests(lake.table_uri("quarantine", ds),
+                                                    storage_options=lake.options())
+        for outcome in evaluate_checks(contract, lake.table_uri("bronze", ds), run_counts=run_counts,
+                                       committed_total=committed_total, storage_options=lake.options()):
+            yield dg.AssetCheckResult(
+                check_name=outcome.name,
+                asset_key=bronze_key(ds),
+                passed=outcome.passed,
+                severity=dg.AssetCheckSeverity.ERROR if outcome.severity == "error" else dg.AssetCheckSeverity.WARN,
+                description=outcome.description,
+                metadata={k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+                          for k, v in outcome.metadata.items() if v is not None},
+            )
+
+    return _ingest

@@ -1,0 +1,209 @@
+"""Data checks generated from a contract, evaluated on the committed bronze table.
+
+Each check has a name, a severity (``error`` blocks downstream assets; ``warn`` does not) and a
+description derived from the contract, so the checks a user sees in the UI are exactly the
+contract's rules. They re-verify the stored table (defence in depth: the enforcement already
+routed failing rows to quarantine) and the run's row accounting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from contracts.enforce import bronze_schema
+from contracts.model import Contract
+from lake.catalog import parquet_scan_sql
+from lake.delta import open_table
+
+Severity = Literal["error", "warn"]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    severity: Severity
+    description: str
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    severity: Severity
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def check_specs(contract: Contract) -> list[CheckSpec]:
+    """The checks a contract implies, in a stable order."""
+    required = [c.name for c in contract.columns if not c.nullable]
+    ruled = [c.name for c in contract.columns if _has_rules(c)]
+    specs = [
+        CheckSpec("schema_matches_contract", "error",
+                  f"The Delta table's columns and types are those of contract {contract.name} "
+                  f"v{contract.version} plus the ingest metadata columns."),
+        CheckSpec("row_accounting", "error",
+                  "Every input row is in exactly one place: rows read = rows committed + rows "
+                  "quarantined + duplicates dropped, and the table holds every committed row."),
+        CheckSpec("required_columns_not_null", "error",
+                  f"No nulls in required columns: {', '.join(required) or '(none)'}."),
+        CheckSpec("constraints_hold", "error",
+                  f"Every stored row keeps the contract's range, set and pattern rules "
+                  f"({', '.join(ruled) or 'no ruled columns'})."),
+    ]
+    if contract.primary_key:
+        specs.append(CheckSpec("primary_key_unique_per_input", "error",
+                               f"({', '.join(contract.primary_key)}) is unique within each ingested input."))
+    specs += [
+        CheckSpec("quarantine_rate", "warn",
+                  f"At most {1 - contract.completeness_min:.0%} of the rows read are quarantined "
+                  f"(contract completeness_min {contract.completeness_min})."),
+        CheckSpec("freshness", "warn",
+                  f"Newest row ingested within {contract.freshness.max_lag} (contract freshness SLO)."),
+    ]
+    return specs
+
+
+def _has_rules(col: Any) -> bool:
+    c = col.constraints
+    return any(v is not None for v in (c.min, c.max, c.allowed_values, c.pattern, c.min_length, c.max_length))
+
+
+def _sql_literal(v: Any) -> str:
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _violation_sql(contract: Contract) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for col in contract.columns:
+        c, q = col.constraints, f'"{col.name}"'
+        if c.min is not None:
+            lo = f"cast({_sql_literal(c.min)} as {'date' if col.type == 'date' else 'timestamptz'})" \
+                if col.type in ("date", "timestamp") else repr(c.min)
+            out[f"min:{col.name}"] = f"{q} < {lo}"
+        if c.max is not None:
+            hi = f"cast({_sql_literal(c.max)} as {'date' if col.type == 'date' else 'timestamptz'})" \
+                if col.type in ("date", "timestamp") else repr(c.max)
+            out[f"max:{col.name}"] = f"{q} > {hi}"
+        if c.allowed_values is not None:
+            values = ", ".join(_sql_literal(v) for v in c.allowed_values)
+            out[f"allowed_values:{col.name}"] = f"cast({q} as varchar) not in ({values})"
+        if c.pattern is not None:
+            out[f"pattern:{col.name}"] = f"not regexp_matches({q}, {_sql_literal(c.pattern)})"
+        if c.min_length is not None:
+            out[f"min_length:{col.name}"] = f"length({q}) < {c.min_length}"
+        if c.max_length is not None:
+            out[f"max_length:{col.name}"] = f"length({q}) > {c.max_length}"
+    return out
+
+
+def evaluate_checks(
+    contract: Contract,
+    table_uri: str,
+    *,
+    run_counts: Mapping[str, int] | None = None,
+    committed_total: int | None = None,
+    storage_options: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+) -> list[CheckOutcome]:
+    """Evaluate :func:`check_specs` on the bronze table at ``table_uri``.
+
+    Args:
+        run_counts: this run's totals (``read``, ``valid``, ``rejected``, ``duplicates``).
+        committed_total: rows committed to the table by all ingests ever (from the commit log).
+    """
+    import duckdb
+
+    specs = {s.name: s for s in check_specs(contract)}
+    dt = open_table(table_uri, storage_options=storage_options)
+    outcomes: list[CheckOutcome] = []
+
+    def add(name: str, passed: bool, **meta: Any) -> None:
+        s = specs[name]
+        outcomes.append(CheckOutcome(name, s.severity, bool(passed), s.description, meta))
+
+    if dt is None:
+        for name in specs:
+            add(name, False, problem=f"no bronze table at {table_uri} yet")
+        return outcomes
+    con = duckdb.connect()
+    try:
+        files = dt.file_uris()
+        if "://" not in table_uri and files:
+            paths = [f.removeprefix("file://") for f in files]
+            con.execute(f"create view t as select * from {parquet_scan_sql(paths)}")
+        else:
+            con.register("t", dt.to_pyarrow_dataset())
+        expected = bronze_schema(contract)
+        import pyarrow as pa
+
+        actual = pa.schema(dt.schema().to_arrow())
+        def norm(t: pa.DataType) -> str:
+            return str(t).replace("large_string", "string").replace("string_view", "string")
+
+        want = {f.name: norm(f.type) for f in expected}
+        got = {f.name: norm(f.type) for f in actual}
+        mismatched = {k: {"want": v, "got": got.get(k)} for k, v in want.items() if got.get(k) != v}
+        extra = sorted(set(got) - set(want))
+        add("schema_matches_contract", not mismatched and not extra, mismatched=mismatched, extra_columns=extra)
+
+        rows = con.execute("select count(*) from t").fetchone()[0]
+        rc = dict(run_counts or {})
+        run_ok = not rc or rc.get("read", 0) == rc.get("valid", 0) + rc.get("rejected", 0) + rc.get("duplicates", 0)
+        table_ok = committed_total is None or committed_total == rows
+        add("row_accounting", run_ok and table_ok, table_rows=rows, committed_by_ingests=committed_total, **rc)
+
+        required = [c.name for c in contract.columns if not c.nullable]
+        nulls = {}
+        if required:
+            exprs = ", ".join(f'count(*) filter (where "{c}" is null)' for c in required)
+            nulls = dict(zip(required, con.execute(f"select {exprs} from t").fetchone(), strict=True))
+        add("required_columns_not_null", not any(nulls.values()), null_counts=nulls)
+
+        rules = _violation_sql(contract)
+        violations = {}
+        if rules:
+            exprs = ", ".join(f"count(*) filter (where {sql})" for sql in rules.values())
+            violations = dict(zip(rules, con.execute(f"select {exprs} from t").fetchone(), strict=True))
+        add("constraints_hold", not any(violations.values()), violations=violations)
+
+        if contract.primary_key:
+            pk = ", ".join(f'"{k}"' for k in contract.primary_key)
+            dupes = con.execute(
+                f"select count(*) from (select {pk}, _manifest_id from t group by all having count(*) > 1)"
+            ).fetchone()[0]
+            add("primary_key_unique_per_input", dupes == 0, duplicate_keys=dupes)
+
+        read = rc.get("read", 0)
+        rate = (rc.get("rejected", 0) / read) if read else 0.0
+        add("quarantine_rate", rate <= 1 - contract.completeness_min + 1e-12,
+            quarantine_rate=round(rate, 4), allowed=round(1 - contract.completeness_min, 4))
+
+        newest = con.execute("select max(_ingested_at) from t").fetchone()[0]
+        now = now or datetime.now(UTC)
+        lag = (now - newest).total_seconds() if newest is not None else None
+        max_lag = contract.freshness_max_lag.total_seconds()
+        add("freshness", lag is not None and lag <= max_lag,
+            lag_seconds=None if lag is None else round(lag, 1), max_lag_seconds=max_lag)
+    finally:
+        con.close()
+    return outcomes
+
+
+def committed_rows_by_ingests(quarantine_uri: str, *, storage_options: Mapping[str, str] | None = None) -> int:
+    """Sum of rows committed to bronze by every ingest, from the quarantine commits' counts."""
+    import json
+
+    dt = open_table(quarantine_uri, storage_options=storage_options)
+    if dt is None:
+        return 0
+    total = 0
+    for info in dt.history():
+        raw = info.get("maestro.counts")
+        if raw:
+            counts = json.loads(raw) if isinstance(raw, str) else raw
+            total += int(counts.get("valid", 0))
+    return total
