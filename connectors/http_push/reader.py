@@ -17,14 +17,15 @@ after its lake commit.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from connectors.base import DEFAULT_BATCH_ROWS, Source, SourceObject, sha256_file
 from connectors.exceptions import SourceUnreadableError
+from connectors.http_push.exceptions import PushConfigError
 from connectors.http_push.formats import read_csv, read_json
 from connectors.http_push.landing import Landing
 
@@ -55,6 +56,35 @@ class PushSource(Source):
             )
             for b in self.landing.pending(self.dataset)
         ]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, base_dir: str | Path = ".") -> PushSource:
+        """Build from a sources-file entry: ``name``, ``dataset``, ``landing_root``
+        (relative to ``base_dir``) and optional ``verify_sha256``; errors name the field."""
+        unknown = sorted(set(data) - {"name", "dataset", "landing_root", "verify_sha256"})
+        if unknown:
+            raise PushConfigError(
+                f"http_push source {data.get('name', '?')!r}: unknown field(s) {unknown}"
+            )
+        for field in ("name", "dataset", "landing_root"):
+            if not isinstance(data.get(field), str | Path) or not str(data[field]).strip():
+                raise PushConfigError(
+                    f"http_push source {data.get('name', '?')!r}: field "
+                    f"{field!r} is required (a non-empty string)"
+                )
+        verify = data.get("verify_sha256", True)
+        if not isinstance(verify, bool):
+            raise PushConfigError(
+                f"http_push source {data['name']!r}: field 'verify_sha256' "
+                f"must be true or false, got {verify!r}"
+            )
+        root = Path(data["landing_root"]).expanduser()
+        return cls(
+            name=str(data["name"]),
+            dataset=str(data["dataset"]),
+            landing_root=root if root.is_absolute() else Path(base_dir) / root,
+            verify_sha256=verify,
+        )
 
     @staticmethod
     def batch_id(obj: SourceObject) -> str:

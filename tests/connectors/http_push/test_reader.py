@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from connectors.base import Source
-from connectors.exceptions import SourceUnreadableError
+from connectors.exceptions import SourceConfigError, SourceUnreadableError
 from connectors.http_push import Landing, PushSource
 
 
@@ -156,3 +156,28 @@ def test_corrupt_gzip_is_unreadable(source: PushSource, tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:12])
     with pytest.raises(SourceUnreadableError, match="not readable as csv"):
         list(source.read(obj))
+
+
+def test_from_dict_builds_a_source_from_a_sources_file_entry(tmp_path: Path) -> None:
+    src = PushSource.from_dict(
+        {"name": "partner-push", "dataset": "orders", "landing_root": "landing"},
+        base_dir=tmp_path,
+    )
+    assert src.landing.root == tmp_path / "landing"
+    assert (src.name, src.dataset, src.verify_sha256) == ("partner-push", "orders", True)
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"name": "p", "dataset": "orders"}, "landing_root"),
+        (
+            {"name": "p", "dataset": "orders", "landing_root": "x", "verify_sha256": "yes"},
+            "verify_sha256",
+        ),
+        ({"name": "p", "dataset": "orders", "landing_root": "x", "colour": 1}, "colour"),
+    ],
+)
+def test_from_dict_names_the_bad_field(entry: dict, field: str) -> None:
+    with pytest.raises(SourceConfigError, match=field):
+        PushSource.from_dict(entry)
