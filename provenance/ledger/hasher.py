@@ -8,7 +8,7 @@ keep leaves and nodes in separate domains, so no leaf can be passed off as a nod
 from __future__ import annotations
 
 import hashlib
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = ["HASH_SIZE", "Hasher", "RFC6962", "Sha256Hasher"]
 
@@ -17,6 +17,7 @@ _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 
 
+@runtime_checkable
 class Hasher(Protocol):
     """What the tree and proof code need from a hash function."""
 
