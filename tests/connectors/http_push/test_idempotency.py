@@ -133,3 +133,16 @@ def test_malformed_idempotency_key_is_refused_with_400(
     resp = post(client, keys, key="x" * 300)
     assert resp.status_code == 400
     assert pending(cfg) == []
+
+
+def test_concurrent_pushes_with_the_same_key_land_one_batch(
+    service: tuple[httpx.Client, PushConfig], keys: SigningKeys
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, cfg = service
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda _: post(client, keys, key="same"), range(8)))
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["batch_id"] for r in responses}) == 1
+    assert len(pending(cfg)) == 1
