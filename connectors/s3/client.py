@@ -52,7 +52,7 @@ def make_client(config: S3Config, *, session: boto3.Session | None = None) -> An
         region_name=config.region,
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
-        retries={"max_attempts": config.max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": config.max_attempts, "mode": "standard"},
         s3={"addressing_style": config.addressing_style},
         # Many S3-compatible stores reject the CRC checksums botocore sends by default on
         # uploads; this client only reads (responses are still validated when they carry one).

@@ -5,8 +5,11 @@ servers never race for one port), yields a :class:`LocalS3` with the endpoint UR
 credentials, and stops the server on exit. Everything talks to it over HTTP exactly as to AWS or
 MinIO: boto3 with ``endpoint_url``, delta-rs with :meth:`LocalS3.delta_storage_options`.
 
-Caveat: moto keeps its buckets in process-global memory, so servers started in one process share
-buckets. Give each test its own bucket name (:func:`unique_bucket`).
+By default the server is a thread of the calling process; ``separate_process=True`` runs it in a
+spawned child instead (for callers that block on the network while holding the GIL).
+
+Caveat: moto keeps its buckets in process-global memory, so in-process servers share buckets.
+Give each test its own bucket name (:func:`unique_bucket`).
 
 ``moto`` is a development dependency; it is imported only when a server starts.
 
@@ -17,7 +20,9 @@ buckets. Give each test its own bucket name (:func:`unique_bucket`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,7 +71,7 @@ class LocalS3:
         config = Config(
             connect_timeout=2,
             read_timeout=10,
-            retries={"max_attempts": 3, "mode": "standard"},
+            retries={"total_max_attempts": 3, "mode": "standard"},
             s3={"addressing_style": "path"},
         )
         return self.session().client("s3", endpoint_url=self.endpoint_url, config=config)
@@ -88,13 +93,24 @@ def unique_bucket(prefix: str = "test") -> str:
 
 
 @contextmanager
-def local_s3_server(*, region: str = "us-east-1", quiet: bool = True) -> Iterator[LocalS3]:
+def local_s3_server(
+    *, region: str = "us-east-1", quiet: bool = True, separate_process: bool = False
+) -> Iterator[LocalS3]:
     """Run moto's S3 server on ``127.0.0.1`` (free port) for the duration of the block.
 
     Args:
         region: the region clients should sign for.
         quiet: silence the per-request access log werkzeug writes to stderr.
+        separate_process: serve from a spawned child process instead of a thread of this one.
+            Needed when this process calls something that blocks on the network while holding
+            the GIL (``deltalake.DeltaTable.history()`` does): an in-process server thread could
+            not answer and the call would hang until its timeout. Also gives the server its own
+            buckets. Costs about a second to start.
     """
+    if separate_process:
+        with _server_process(quiet=quiet) as port:
+            yield LocalS3(endpoint_url=f"http://127.0.0.1:{port}", region=region)
+        return
     from moto.server import ThreadedMotoServer
 
     if quiet:
@@ -106,3 +122,30 @@ def local_s3_server(*, region: str = "us-east-1", quiet: bool = True) -> Iterato
         yield LocalS3(endpoint_url=f"http://{host}:{port}", region=region)
     finally:
         server.stop()
+
+
+@contextmanager
+def _server_process(*, quiet: bool, start_timeout_s: float = 60.0) -> Iterator[int]:
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(theirs, quiet), daemon=True, name="local-s3-server")
+    proc.start()
+    try:
+        if not ours.poll(start_timeout_s):
+            raise RuntimeError(f"local S3 server process did not start within {start_timeout_s} s")
+        yield int(ours.recv())
+    finally:
+        with contextlib.suppress(OSError):
+            ours.send("stop")
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()  # only the process started above
+            proc.join(timeout=5)
+
+
+def _serve(conn: Any, quiet: bool) -> None:
+    """Child process body: serve until the parent says stop (or goes away)."""
+    with local_s3_server(quiet=quiet) as server:
+        conn.send(int(server.endpoint_url.rsplit(":", 1)[1]))
+        with contextlib.suppress(EOFError):
+            conn.recv()

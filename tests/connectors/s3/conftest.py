@@ -21,7 +21,13 @@ def s3_server() -> Iterator[LocalS3]:
         yield server
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def s3_session(s3_server: LocalS3) -> Any:
+    """One boto3 session for the whole run: building sessions (loading models) is the slow part."""
+    return s3_server.session()
+
+
+@pytest.fixture(scope="session")
 def s3(s3_server: LocalS3) -> Any:
     """A boto3 client for putting fixtures into the server."""
     return s3_server.client()
@@ -35,7 +41,7 @@ def bucket(s3: Any) -> str:
 
 
 @pytest.fixture
-def make_source(s3_server: LocalS3, bucket: str) -> Callable[..., S3Source]:
+def make_source(s3_server: LocalS3, s3_session: Any, bucket: str) -> Callable[..., S3Source]:
     """Build an S3Source on the test bucket; keyword arguments override config fields."""
 
     def make(*, ingested: Any = (), **overrides: Any) -> S3Source:
@@ -52,6 +58,6 @@ def make_source(s3_server: LocalS3, bucket: str) -> Callable[..., S3Source]:
             "max_attempts": 2,
         }
         fields.update(overrides)
-        return S3Source.from_dict(fields, ingested=ingested, session=s3_server.session())
+        return S3Source.from_dict(fields, ingested=ingested, session=s3_session)
 
     return make
