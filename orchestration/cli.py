@@ -1,0 +1,44 @@
+"""``maestro`` command line: the demo, the UI, and (as they land) the ledger and lineage tools."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from config.settings import Settings
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from orchestration.demo import prepare_instance
+
+    settings = Settings.from_env()
+    prepare_instance(settings)
+    exe = os.path.join(os.path.dirname(sys.executable), "dagster")
+    cmd = [exe, "dev", "-w", str(settings.repo_root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={settings.dagster_home})", file=sys.stderr)
+    os.chdir(settings.repo_root)
+    os.execv(exe, cmd)
+    return 0  # pragma: no cover - execv does not return
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="maestro", description="Maestro Conductor command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the main job end to end and print what it built")
+    ui = sub.add_parser("ui", help="open the Dagster UI (webserver and daemon) on loopback")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    ui.add_argument("--port", type=int, default=3000)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "demo":
+        from orchestration.demo import main as demo_main
+
+        return demo_main(rest)
+    if args.command == "ui":
+        return _ui(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
