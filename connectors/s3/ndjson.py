@@ -20,7 +20,7 @@ import gzip
 import json
 import os
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -71,7 +71,9 @@ def _dumps(value: Any) -> str:
 
 
 def _open(path: str | os.PathLike[str], *, gz: bool) -> IO[bytes]:
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+    if gz:
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return open(path, "rb")
 
 
 def _records(path: str | os.PathLike[str], *, gz: bool) -> Iterator[dict[str, Any]]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,20 +45,25 @@ def ingested_pair(obj: SourceObject) -> IngestedPair:
 
 
 def pending(
-    objects: Iterable[SourceObject], ingested: Iterable[IngestedPair]
+    objects: Iterable[SourceObject],
+    ingested: Iterable[IngestedPair],
+    *,
+    run_keys: AbstractSet[str] = frozenset(),
 ) -> list[SourceObject]:
     """The objects whose ``(uri, etag)`` is not in ``ingested``: oldest first, each version once.
 
     Args:
         objects: what a listing returned (any order, duplicates allowed).
         ingested: pairs already committed to the lake; ETags may be quoted or not.
+        run_keys: run keys already committed (for a lake that records :func:`run_key` as its
+            Delta application-transaction id instead of, or besides, the manifest).
     """
     done = {(uri, normalize_etag(etag)) for uri, etag in ingested}
     seen: set[IngestedPair] = set()
     out: list[SourceObject] = []
     for obj in objects:
         pair = ingested_pair(obj)
-        if pair in done or pair in seen:
+        if pair in done or pair in seen or (run_keys and run_key(obj) in run_keys):
             continue
         seen.add(pair)
         out.append(obj)

@@ -69,3 +69,8 @@ def test_ingested_pairs_come_back_from_manifests_in_either_form() -> None:
     pairs = ingested_from_manifests([manifest, manifest.to_dict(), other])
     assert pairs == {ingested_pair(a), ("s3://b/k", "e")}
     assert pending([a], pairs) == []
+
+
+def test_a_version_whose_run_key_was_committed_is_not_pending() -> None:
+    a, b = obj("a.csv", "e1"), obj("b.csv", "e2")
+    assert pending([a, b], set(), run_keys={run_key(a)}) == [b]
