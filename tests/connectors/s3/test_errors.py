@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from connectors.base import SourceObject
 from connectors.exceptions import SourceConfigError, SourceUnavailableError, SourceUnreadableError
 from connectors.s3 import S3Config, S3ObjectChangedError, S3Source
 
@@ -164,3 +165,49 @@ def test_a_missing_bucket_is_a_configuration_error_naming_the_field(
 ) -> None:
     with pytest.raises(SourceConfigError, match="'bucket'"):
         make_source(bucket="no-such-bucket-here").discover()
+
+
+@pytest.fixture
+def short_body_server() -> Iterator[str]:
+    """An HTTP server that promises 1,000 body bytes, sends 10 and hangs up: a broken download."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(
+                    b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: "e1"\r\n\r\n0123456789'
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_a_download_cut_short_is_retryable_and_leaves_no_spool_file(
+    s3_session: Any, short_body_server: str, tmp_path: Any
+) -> None:
+    source = source_at(short_body_server, s3_session, versioned=False)
+    obj = SourceObject(
+        uri="s3://unreachable-bucket/incoming/a.csv", sha256="", size=1000, etag="e1"
+    )
+
+    with pytest.raises(SourceUnavailableError, match="s3://unreachable-bucket/incoming/a.csv"):
+        source.fetch(obj, tmp_path)
+    assert not list(tmp_path.iterdir())
