@@ -134,7 +134,11 @@ def _prove(args: argparse.Namespace) -> int:
                 )
             size = latest.checkpoint.size
         proof = ledger.inclusion_proof(args.index, size)
-        if args.checkpoint_out and latest is not None:
+        if args.checkpoint_out:
+            if latest is None or latest.checkpoint.size != size:
+                raise LedgerConfigError(
+                    f"the latest checkpoint is not at size {size}; drop --size or --checkpoint-out"
+                )
             args.checkpoint_out.write_bytes(latest.note)
         if args.entry_out:
             args.entry_out.write_bytes(ledger.entry(args.index))

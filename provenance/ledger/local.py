@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import re
-import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -43,7 +42,8 @@ from provenance.ledger.framing import (
     parse_record,
     scan_leaves,
 )
-from provenance.ledger.hasher import HASH_SIZE, RFC6962
+from provenance.ledger.hasher import RFC6962
+from provenance.ledger.local_index import NodeIndex, pwrite_all
 from provenance.ledger.tree import CompactRange
 
 __all__ = ["LocalStore"]
@@ -51,13 +51,6 @@ __all__ = ["LocalStore"]
 _LOG = logging.getLogger(__name__)
 _FORMAT = "maestro-conductor/ledger/v1"
 _NOTE = re.compile(r"(\d{10})\.note")
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
 
 
 def _fsync_dir(path: Path) -> None:
@@ -88,10 +81,9 @@ class LocalStore:
         self._writable = writable
         self._lock_fd: int | None = None
         self._log_fd = -1
-        self._offsets_fd = -1
-        self._level_fds: list[int] = []
-        self._counts: list[int] = []
+        self._index: NodeIndex | None = None
         self._log_end = 0
+        self._broken: str | None = None  # set when an append failed half-way
         self.truncated_bytes = 0  # torn tail removed by the last recovery
 
     # -- opening -------------------------------------------------------------------------------
@@ -119,9 +111,10 @@ class LocalStore:
         try:
             if store._writable:
                 store._lock()
+            store._log_fd = store._open_log()
+            store._index = NodeIndex(root / "index", writable=store._writable)
+            if store._writable:
                 store._recover()
-            else:
-                store._open_readonly()
         except BaseException:
             store.close()
             raise
@@ -141,6 +134,14 @@ class LocalStore:
         os.replace(tmp, root / "ledger.json")
         _fsync_dir(root)
 
+    def _open_log(self) -> int:
+        try:
+            return os.open(self.root / "entries.log", os.O_RDWR if self._writable else os.O_RDONLY)
+        except FileNotFoundError as err:
+            raise LedgerCorruptError(
+                f"ledger {self.root} has no entries.log: the entry log was deleted", index=0
+            ) from err
+
     def _lock(self) -> None:
         self._lock_fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -150,84 +151,44 @@ class LocalStore:
                 f"ledger {self.root} is open for writing in another process; retry when it closes"
             ) from err
 
-    def _level_path(self, level: int) -> Path:
-        return self.root / "index" / f"level-{level:02d}.bin"
-
-    def _open_readonly(self) -> None:
-        self._log_fd = os.open(self.root / "entries.log", os.O_RDONLY)
-        self._offsets_fd = self._open_index(self.root / "index" / "offsets.bin")
-        level = 0
-        while self._level_path(level).exists():
-            self._level_fds.append(self._open_index(self._level_path(level)))
-            self._counts.append(os.fstat(self._level_fds[-1]).st_size // HASH_SIZE)
-            level += 1
-
-    def _open_index(self, path: Path) -> int:
-        if self._writable:
-            path.parent.mkdir(exist_ok=True)
-            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            return os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            return -1
+    @property
+    def index(self) -> NodeIndex:
+        if self._index is None:
+            raise LedgerConfigError(f"ledger {self.root} is closed; open it again")
+        return self._index
 
     def _recover(self) -> None:
-        self._log_fd = os.open(self.root / "entries.log", os.O_RDWR | os.O_CREAT, 0o644)
-        self._offsets_fd = self._open_index(self.root / "index" / "offsets.bin")
-        self._level_fds = [self._open_index(self._level_path(0))]
-        count = min(
-            os.fstat(self._offsets_fd).st_size // 8,
-            os.fstat(self._level_fds[0]).st_size // HASH_SIZE,
-        )
-        self._counts = [count]
+        count = self.index.size
         self._log_end = self._end_of(count - 1) if count else 0
-        os.ftruncate(self._offsets_fd, count * 8)
-        os.ftruncate(self._level_fds[0], count * HASH_SIZE)
-        level = 1
-        while count >> level or self._level_path(level).exists():
-            self._repair_level(level, count >> level)
-            level += 1
+        self.index.repair()
         self._index_tail()
 
     def _end_of(self, index: int) -> int:
         """Check the last indexed record against the index; return the byte offset after it."""
-        offset = struct.unpack(">Q", os.pread(self._offsets_fd, 8, index * 8))[0]
         try:
-            payload = self._read_record(index, offset)
+            payload = self._read_record(index, self.index.offset(index))
         except LedgerCorruptError as err:
             raise LedgerCorruptError(
                 f"ledger {self.root}: the last indexed entry is damaged ({err}); "
                 "run `verify` to locate the damage before writing again",
                 index=index,
             ) from err
-        if RFC6962.hash_leaf(payload) != self.node(0, index):
+        if RFC6962.hash_leaf(payload) != self.index.node(0, index):
             raise LedgerCorruptError(
                 f"ledger {self.root}: entry {index} does not match its indexed hash; "
                 "run `verify` to locate the damage before writing again",
                 index=index,
             )
-        return offset + HEADER_SIZE + len(payload)
-
-    def _repair_level(self, level: int, want: int) -> None:
-        fd = self._open_index(self._level_path(level))
-        self._level_fds.append(fd)
-        have = os.fstat(fd).st_size // HASH_SIZE
-        if have >= want:
-            os.ftruncate(fd, want * HASH_SIZE)
-        else:
-            below = self.nodes(level - 1, 2 * have, 2 * want)
-            children = [below[i : i + HASH_SIZE] for i in range(0, len(below), HASH_SIZE)]
-            _pwrite_all(fd, b"".join(RFC6962.hash_level(children)), have * HASH_SIZE)
-        self._counts.append(want)
+        return self.index.offset(index) + HEADER_SIZE + len(payload)
 
     def _index_tail(self) -> None:
         """Index whole records written after the index (a crash between log and index writes)."""
-        size = self._counts[0]
-        compact = CompactRange.at(size, self.node)
+        size = self.index.size
+        compact = CompactRange.at(size, self.index.node)
         with open(self.root / "entries.log", "rb") as f:
             try:
                 for offsets, leaves in scan_leaves(f, start=self._log_end, first_index=size):
-                    self._write_index(offsets, compact.extend(leaves))
+                    self.index.append(offsets, compact.extend(leaves))
                 self._log_end = os.fstat(self._log_fd).st_size  # a clean scan read it all
             except FrameError as err:
                 self.truncated_bytes = os.fstat(self._log_fd).st_size - err.offset
@@ -251,18 +212,20 @@ class LocalStore:
 
     @property
     def size(self) -> int:
-        if self._writable or not self._counts:
-            return self._counts[0] if self._counts else 0
-        offsets = os.fstat(self._offsets_fd).st_size // 8 if self._offsets_fd >= 0 else 0
-        return min(self._counts[0], offsets)
+        return self.index.size
 
     def append(self, entries: Sequence[bytes], levels: Sequence[Sequence[bytes]]) -> None:
         if not self._writable:
             raise LedgerConfigError(f"ledger {self.root} is open read-only; open it for writing")
+        if self._broken:
+            raise LedgerStorageError(
+                f"ledger {self.root}: an earlier append failed ({self._broken}); close and "
+                "reopen the ledger, which recovers the index"
+            )
         blob, rel = frame_records(entries, levels[0])
         start = self._log_end
         try:
-            _pwrite_all(self._log_fd, blob, start)
+            pwrite_all(self._log_fd, blob, start)
             os.fsync(self._log_fd)
         except OSError as err:
             # If this fails too, recovery on the next open truncates the torn record instead.
@@ -271,22 +234,19 @@ class LocalStore:
             log = self.root / "entries.log"
             raise LedgerStorageError(f"cannot append to {log}: {err}") from err
         self._log_end = start + len(blob)
-        self._write_index([start + r for r in rel], levels)
-
-    def _write_index(self, offsets: list[int], levels: Sequence[Sequence[bytes]]) -> None:
-        _pwrite_all(
-            self._offsets_fd, struct.pack(f">{len(offsets)}Q", *offsets), self._counts[0] * 8
-        )
-        for level, nodes in enumerate(levels):
-            if level == len(self._level_fds):
-                self._level_fds.append(self._open_index(self._level_path(level)))
-                self._counts.append(0)
-            _pwrite_all(self._level_fds[level], b"".join(nodes), self._counts[level] * HASH_SIZE)
-            self._counts[level] += len(nodes)
+        try:
+            self.index.append([start + r for r in rel], levels)
+        except OSError as err:
+            # The entries are durable; only the derived index is behind. Reopening rebuilds it.
+            self._broken = str(err)
+            raise LedgerStorageError(
+                f"ledger {self.root}: entries were written but the index was not ({err}); "
+                "close and reopen the ledger"
+            ) from err
 
     def _read_record(self, index: int, offset: int) -> bytes:
         header = os.pread(self._log_fd, HEADER_SIZE, offset)
-        length = struct.unpack(">I", header[4:])[0] if len(header) == HEADER_SIZE else 0
+        length = int.from_bytes(header[4:], "big") if len(header) == HEADER_SIZE else 0
         try:
             return parse_record(
                 header + os.pread(self._log_fd, length, offset + HEADER_SIZE),
@@ -299,8 +259,7 @@ class LocalStore:
     def entry(self, index: int) -> bytes:
         if not 0 <= index < self.size:
             raise LedgerConfigError(f"entry {index} does not exist: the ledger has {self.size}")
-        offset = struct.unpack(">Q", os.pread(self._offsets_fd, 8, index * 8))[0]
-        return self._read_record(index, offset)
+        return self._read_record(index, self.index.offset(index))
 
     def scan_leaves(self, *, batch: int = 65536) -> Iterator[list[bytes]]:
         with open(self.root / "entries.log", "rb") as f:
@@ -311,25 +270,13 @@ class LocalStore:
                 raise LedgerCorruptError(f"entry {err}", index=err.index) from err
 
     def node(self, level: int, index: int) -> bytes:
-        data = self.nodes(level, index, index + 1)
-        if len(data) != HASH_SIZE:
-            raise LedgerCorruptError(
-                f"ledger {self.root}: node {index} of level {level} is missing from the index; "
-                "reopen the ledger for writing to rebuild it",
-                index=index,
-                kind="cache",
-            )
-        return data
+        return self.index.node(level, index)
 
     def nodes(self, level: int, start: int, stop: int) -> bytes:
-        if level >= len(self._level_fds) or self._level_fds[level] < 0 or stop <= start:
-            return b""
-        return os.pread(self._level_fds[level], (stop - start) * HASH_SIZE, start * HASH_SIZE)
+        return self.index.nodes(level, start, stop)
 
     def node_count(self, level: int) -> int:
-        if level >= len(self._level_fds) or self._level_fds[level] < 0:
-            return 0
-        return os.fstat(self._level_fds[level]).st_size // HASH_SIZE
+        return self.index.node_count(level)
 
     def add_checkpoint(self, note: bytes) -> int:
         numbers = self.checkpoint_numbers()
@@ -339,7 +286,7 @@ class LocalStore:
         tmp = folder / f".tmp-{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            _pwrite_all(fd, note, 0)
+            pwrite_all(fd, note, 0)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -368,18 +315,19 @@ class LocalStore:
             ) from err
 
     def sync(self) -> None:
-        if self._writable:
-            for fd in (self._log_fd, self._offsets_fd, *self._level_fds):
-                if fd >= 0:
-                    os.fsync(fd)
+        if self._writable and self._log_fd >= 0:
+            os.fsync(self._log_fd)
+            self.index.sync()
 
     def close(self) -> None:
-        if self._writable and self._log_fd >= 0:
-            self.sync()
-        for fd in (self._log_fd, self._offsets_fd, *self._level_fds):
-            if fd >= 0:
-                os.close(fd)
-        self._log_fd, self._offsets_fd, self._level_fds = -1, -1, []
+        if self._index is not None:
+            if self._writable and self._log_fd >= 0:
+                self.sync()
+            self._index.close()
+            self._index = None
+        if self._log_fd >= 0:
+            os.close(self._log_fd)
+            self._log_fd = -1
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None

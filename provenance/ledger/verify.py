@@ -30,6 +30,7 @@ from provenance.ledger.tree import CompactRange, consistency_path
 __all__ = ["Problem", "VerifyReport", "verify_ledger"]
 
 Kind = Literal["entry", "checkpoint", "cache"]
+_KINDS: tuple[Kind, ...] = ("entry", "checkpoint", "cache")
 _BATCH = 1 << 16
 
 
@@ -83,15 +84,15 @@ class VerifyReport:
                 f"{self.checkpoints} checkpoints verified"
             ]
         else:
-            first = [p for p in (self.first(k) for k in ("entry", "checkpoint", "cache")) if p]
+            first = [p for p in (self.first(k) for k in _KINDS) if p]
             lines = [f"FAILED: {self.origin}: {len(self.problems)} problem(s)"]
             lines += [f"first bad {p.kind} {p.index}: {p.message}" for p in first]
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
     def raise_for_problems(self) -> None:
         """Raise LedgerCorruptError for the first bad entry (else checkpoint, else cache)."""
-        for kind in ("entry", "checkpoint", "cache"):
-            problem = self.first(kind)  # type: ignore[arg-type]
+        for kind in _KINDS:
+            problem = self.first(kind)
             if problem is not None:
                 raise LedgerCorruptError(
                     f"{problem.kind} {problem.index}: {problem.message}",

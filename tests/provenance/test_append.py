@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from provenance.exceptions import LedgerBusyError, LedgerConfigError
-from provenance.ledger import Ledger, open_store
+from provenance.ledger import Ledger, LedgerStore, open_store
 
 from .conftest import make_entry
 
@@ -85,6 +85,14 @@ def test_a_non_empty_folder_that_is_not_a_ledger_is_left_alone(tmp_path: Path) -
     with pytest.raises(LedgerConfigError, match="not a ledger"):
         Ledger.open(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["data.csv"]
+
+
+def test_the_local_store_implements_the_store_protocol(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "ledger")
+    try:
+        assert isinstance(store, LedgerStore) and store.kind == "local"
+    finally:
+        store.close()
 
 
 def test_object_store_locations_are_reserved_for_a_later_backend() -> None:
