@@ -158,6 +158,8 @@ class LocalStore:
         return self._index
 
     def _recover(self) -> None:
+        for stale in (self.root / "checkpoints").glob(".tmp-*"):
+            stale.unlink()  # a checkpoint write that a crash interrupted; never linked in
         count = self.index.size
         self._log_end = self._end_of(count - 1) if count else 0
         self.index.repair()
