@@ -179,7 +179,8 @@ def _has_text(path: str | os.PathLike[str], *, gz: bool, encoding: str) -> bool:
     if not head:
         return False
     # A NUL byte never occurs in UTF-8/Latin text; UTF-16/32 are the exception and say so.
-    if b"\x00" in head and not encoding.lower().replace("-", "").startswith(("utf16", "utf32")):
+    codec = encoding.lower().replace("-", "").replace("_", "")
+    if b"\x00" in head and not codec.startswith(("utf16", "utf32")):
         raise ValueError("binary content (NUL bytes) where text was expected")
     return True
 

@@ -58,6 +58,14 @@ def test_csv_columns_are_text_and_the_options_apply(
     ]
 
 
+def test_a_utf16_csv_is_transcoded_not_mistaken_for_binary(
+    s3: Any, bucket: str, make_source: Callable[..., S3Source]
+) -> None:
+    s3.put_object(Bucket=bucket, Key="incoming/a.csv", Body="id,name\n1,Zoë\n".encode("utf-16"))
+
+    assert rows(make_source(csv={"encoding": "utf_16"})) == [{"id": "1", "name": "Zoë"}]
+
+
 def test_a_headerless_csv_takes_the_configured_column_names(
     s3: Any, bucket: str, make_source: Callable[..., S3Source]
 ) -> None:
