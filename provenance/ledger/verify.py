@@ -119,6 +119,7 @@ class _Audit:
         self.roots: dict[int, bytes] = {0: RFC6962.empty_root()}
         self.bad_entry: int | None = None
         self.bad_cache = False
+        self.leaf_mismatch: int | None = None  # first entry whose hash differs from the index
 
     def problem(self, kind: Kind, index: int, message: str) -> None:
         if kind == "entry":
@@ -183,12 +184,9 @@ class _Audit:
             return
         at = start + _first_diff(got, stored)
         if level == 0:
-            self.problem(
-                "entry",
-                at,
-                f"entry {at} does not hash to its indexed leaf hash: it was altered, or "
-                "entries were inserted, removed, reordered or duplicated from here on",
-            )
+            # Entry or index? Decided once the signed roots are known (see _finish).
+            if self.leaf_mismatch is None:
+                self.leaf_mismatch = at
         else:
             self.problem(
                 "cache",
@@ -270,6 +268,7 @@ def _finish(audit: _Audit, checkpoints: list[tuple[int, Checkpoint]], extra: int
             f"{extra} whole entries follow the {audit.indexed} indexed ones (an interrupted "
             "append); opening the ledger for writing indexes them"
         )
+    _classify_leaf_mismatch(audit, checkpoints, read)
     matched = 0
     for number, cp in checkpoints:
         if cp.size > read:
@@ -291,6 +290,28 @@ def _finish(audit: _Audit, checkpoints: list[tuple[int, Checkpoint]], extra: int
         else:
             matched = cp.size
     _check_consistency(audit, checkpoints, read)
+
+
+def _classify_leaf_mismatch(
+    audit: _Audit, checkpoints: list[tuple[int, Checkpoint]], read: int
+) -> None:
+    at = audit.leaf_mismatch
+    if at is None:
+        return
+    if any(at < cp.size <= read and audit.roots[cp.size] == cp.root for _, cp in checkpoints):
+        audit.problem(
+            "cache",
+            at,
+            f"leaf hash {at} in the index differs from entry {at}, which matches a signed "
+            "checkpoint: the index was damaged; delete index/ and reopen the ledger to rebuild it",
+        )
+    else:
+        audit.problem(
+            "entry",
+            at,
+            f"entry {at} does not hash to its indexed leaf hash: it was altered, or entries "
+            "were inserted, removed, reordered or duplicated from here on",
+        )
 
 
 def _check_consistency(audit: _Audit, checkpoints: list[tuple[int, Checkpoint]], read: int) -> None:

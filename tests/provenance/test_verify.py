@@ -217,6 +217,18 @@ def test_a_damaged_index_is_reported_as_cache_damage_not_as_bad_entries(
     assert cache is not None and cache.index == 40
 
 
+def test_a_damaged_leaf_hash_in_the_index_is_cache_damage_when_a_checkpoint_vouches(
+    built: BuiltLedger,
+) -> None:
+    level0 = built.path / "index" / "level-00.bin"
+    data = bytearray(level0.read_bytes())
+    data[800 * 32] ^= 0x01
+    level0.write_bytes(bytes(data))
+    report = _verify(built)
+    cache = report.first("cache")
+    assert report.first_bad_entry is None and cache is not None and cache.index == 800
+
+
 def test_raise_for_problems_raises_with_the_first_bad_index(built: BuiltLedger) -> None:
     records = _records(built)
     del records[321]
