@@ -24,7 +24,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -43,6 +42,7 @@ from provenance.ledger.framing import (
     scan_leaves,
 )
 from provenance.ledger.hasher import RFC6962
+from provenance.ledger.local_checkpoints import CheckpointDir, fsync_dir
 from provenance.ledger.local_index import NodeIndex, pwrite_all
 from provenance.ledger.tree import CompactRange
 
@@ -50,15 +50,6 @@ __all__ = ["LocalStore"]
 
 _LOG = logging.getLogger(__name__)
 _FORMAT = "maestro-conductor/ledger/v1"
-_NOTE = re.compile(r"(\d{10})\.note")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_origin(origin: str) -> str:
@@ -82,6 +73,7 @@ class LocalStore:
         self._lock_fd: int | None = None
         self._log_fd = -1
         self._index: NodeIndex | None = None
+        self._checkpoints = CheckpointDir(root / "checkpoints")
         self._log_end = 0
         self._broken: str | None = None  # set when an append failed half-way
         self.truncated_bytes = 0  # torn tail removed by the last recovery
@@ -132,7 +124,7 @@ class LocalStore:
         tmp = root / "ledger.json.tmp"
         tmp.write_text(json.dumps({"format": _FORMAT, "origin": name}, indent=2) + "\n")
         os.replace(tmp, root / "ledger.json")
-        _fsync_dir(root)
+        fsync_dir(root)
 
     def _open_log(self) -> int:
         try:
@@ -158,8 +150,7 @@ class LocalStore:
         return self._index
 
     def _recover(self) -> None:
-        for stale in (self.root / "checkpoints").glob(".tmp-*"):
-            stale.unlink()  # a checkpoint write that a crash interrupted; never linked in
+        self._checkpoints.remove_stale()
         count = self.index.size
         self._log_end = self._end_of(count - 1) if count else 0
         self.index.repair()
@@ -281,40 +272,13 @@ class LocalStore:
         return self.index.node_count(level)
 
     def add_checkpoint(self, note: bytes) -> int:
-        numbers = self.checkpoint_numbers()
-        number = numbers[-1] + 1 if numbers else 0
-        folder = self.root / "checkpoints"
-        folder.mkdir(exist_ok=True)
-        tmp = folder / f".tmp-{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            pwrite_all(fd, note, 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, folder / f"{number:010d}.note")  # never overwrites an existing one
-        finally:
-            tmp.unlink()
-        _fsync_dir(folder)
-        return number
+        return self._checkpoints.add(note)
 
     def checkpoint_numbers(self) -> list[int]:
-        folder = self.root / "checkpoints"
-        if not folder.is_dir():
-            return []
-        found = (_NOTE.fullmatch(p.name) for p in folder.iterdir())
-        return sorted(int(m.group(1)) for m in found if m)
+        return self._checkpoints.numbers()
 
     def read_checkpoint(self, number: int) -> bytes:
-        try:
-            return (self.root / "checkpoints" / f"{number:010d}.note").read_bytes()
-        except OSError as err:
-            raise LedgerCorruptError(
-                f"checkpoint {number} of {self.root} cannot be read: {err}",
-                index=number,
-                kind="checkpoint",
-            ) from err
+        return self._checkpoints.read(number)
 
     def sync(self) -> None:
         if self._writable and self._log_fd >= 0:

@@ -13,9 +13,7 @@ turns the first into a `LedgerCorruptError`.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from tqdm import tqdm
 
@@ -24,81 +22,13 @@ from provenance.ledger.checkpoint import Checkpoint
 from provenance.ledger.hasher import HASH_SIZE, RFC6962
 from provenance.ledger.note import Verifier
 from provenance.ledger.proofs import verify_consistency_proof
+from provenance.ledger.report import Kind, Problem, VerifyReport
 from provenance.ledger.store import LedgerStore, open_store
 from provenance.ledger.tree import CompactRange, consistency_path
 
 __all__ = ["Problem", "VerifyReport", "verify_ledger"]
 
-Kind = Literal["entry", "checkpoint", "cache"]
-_KINDS: tuple[Kind, ...] = ("entry", "checkpoint", "cache")
 _BATCH = 1 << 16
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding: what is bad (`kind`), where (`index`), and why."""
-
-    kind: Kind
-    index: int
-    message: str
-
-
-@dataclass
-class VerifyReport:
-    """The outcome of `verify_ledger`."""
-
-    origin: str
-    size: int
-    root: bytes
-    checkpoints: int
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing is wrong."""
-        return not self.problems
-
-    def first(self, kind: Kind) -> Problem | None:
-        """The problem of `kind` with the lowest index, if any."""
-        found = [p for p in self.problems if p.kind == kind]
-        return min(found, key=lambda p: p.index) if found else None
-
-    @property
-    def first_bad_entry(self) -> int | None:
-        """Index of the first bad entry, if any."""
-        problem = self.first("entry")
-        return problem.index if problem else None
-
-    @property
-    def first_bad_checkpoint(self) -> int | None:
-        """Number of the first bad checkpoint, if any."""
-        problem = self.first("checkpoint")
-        return problem.index if problem else None
-
-    def summary(self) -> str:
-        """One line per finding, the verdict first."""
-        if self.ok:
-            lines = [
-                f"OK: {self.origin}: {self.size} entries, root {self.root.hex()}, "
-                f"{self.checkpoints} checkpoints verified"
-            ]
-        else:
-            first = [p for p in (self.first(k) for k in _KINDS) if p]
-            lines = [f"FAILED: {self.origin}: {len(self.problems)} problem(s)"]
-            lines += [f"first bad {p.kind} {p.index}: {p.message}" for p in first]
-        return "\n".join(lines + [f"note: {n}" for n in self.notes])
-
-    def raise_for_problems(self) -> None:
-        """Raise LedgerCorruptError for the first bad entry (else checkpoint, else cache)."""
-        for kind in _KINDS:
-            problem = self.first(kind)
-            if problem is not None:
-                raise LedgerCorruptError(
-                    f"{problem.kind} {problem.index}: {problem.message}",
-                    index=problem.index,
-                    kind=problem.kind,
-                )
 
 
 def _first_diff(got: bytes, want: bytes) -> int:
