@@ -44,6 +44,8 @@ class Settings:
     contracts_dir: Path
     keys_dir: Path
     repo_root: Path = REPO_ROOT
+    environment: tuple[tuple[str, str], ...] = ()
+    """``MAESTRO_*`` variables seen at start, available as ``${NAME}`` in the sources file."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +58,7 @@ class Settings:
             sources_file=Path(env.get("MAESTRO_SOURCES") or REPO_ROOT / "config" / "sources.yaml"),
             contracts_dir=Path(env.get("MAESTRO_CONTRACTS_DIR") or REPO_ROOT / "contracts" / "datasets"),
             keys_dir=Path(env.get("MAESTRO_KEYS_DIR") or home / "keys").resolve(),
+            environment=tuple(sorted((k, v) for k, v in env.items() if k.startswith("MAESTRO_"))),
         )
 
     @property
@@ -83,6 +86,9 @@ class Settings:
     def variables(self) -> dict[str, str]:
         """Values substituted for ``${NAME}`` in the sources file."""
         return {
+            "MAESTRO_SAMPLE_API_URL": "http://127.0.0.1:8765",
+            "MAESTRO_S3_ENDPOINT_URL": "",
+            **dict(self.environment),
             "MAESTRO_HOME": str(self.home),
             "MAESTRO_LANDING": str(self.landing_dir),
             "REPO_ROOT": str(self.repo_root),

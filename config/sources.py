@@ -62,7 +62,8 @@ def load_sources(settings: Settings, *, datasets: set[str] | None = None) -> lis
         where = f"{path}: sources[{i}]"
         if not isinstance(entry, dict):
             raise SourcesConfigError(f"{where}: expected a mapping")
-        entry = _substitute(entry, settings.variables())
+        # A variable that is unset or empty leaves its option out (the kind's default applies).
+        entry = {k: v for k, v in _substitute(entry, settings.variables()).items() if v != ""}
         missing = [k for k in ("name", "kind", "dataset") if not entry.get(k)]
         if missing:
             raise SourcesConfigError(f"{where}: missing {', '.join(missing)}")

@@ -14,7 +14,8 @@ from contracts.loader import load_contracts
 from orchestration.defs.catalog.assets import build_catalog_asset
 from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
 from orchestration.defs.ingest.assets import bronze_key, build_ingest_asset, quarantine_key
-from orchestration.defs.ingest.sensors import build_drop_sensor
+from orchestration.defs.ingest.schedules import build_pull_schedule
+from orchestration.defs.ingest.sensors import build_drop_sensor, build_push_sensor, build_s3_sensor
 from orchestration.resources import MaestroResource
 
 MAIN_JOB = "main"
@@ -26,12 +27,19 @@ def build_definitions(settings: Settings, *, maestro: MaestroResource | None = N
     sources = load_sources(settings, datasets=set(contracts))
     assets: list[dg.AssetsDefinition] = []
     sensors: list[dg.SensorDefinition] = []
+    schedules: list[dg.ScheduleDefinition] = []
     fed = sorted({s.dataset for s in sources})
     for ds in fed:
         assets.append(build_ingest_asset(contracts[ds], [s for s in sources if s.dataset == ds]))
     for spec in sources:
         if spec.kind == "file_drop":
             sensors.append(build_drop_sensor(spec))
+        elif spec.kind == "http_push":
+            sensors.append(build_push_sensor(spec))
+        elif spec.kind == "s3":
+            sensors.append(build_s3_sensor(spec))
+        elif spec.kind == "http_pull":
+            schedules.append(build_pull_schedule(spec))
     dbt = build_dbt_assets(settings)
     assets.append(dbt)
     upstream = [k for ds in fed for k in (bronze_key(ds), quarantine_key(ds))] + list(dbt.keys)
@@ -41,6 +49,7 @@ def build_definitions(settings: Settings, *, maestro: MaestroResource | None = N
     return dg.Definitions(
         assets=assets,
         sensors=sensors,
+        schedules=schedules,
         jobs=[main],
         resources={"maestro": maestro or MaestroResource(), "dbt": dbt_resource()},
         executor=dg.in_process_executor,

@@ -3,7 +3,9 @@
 ``python -m orchestration.demo`` (the README's first command runs it after set-up):
 
 1. puts the sample order exports into the file-drop folder (the CSV source reads
-   ``data/samples/customers.csv`` where it lies);
+   ``data/samples/customers.csv`` where it lies), and starts on loopback an S3-compatible server
+   holding carrier shipment files, the catalogue API the products pull reads, and the push
+   endpoint, to which a demo partner posts a signed payments batch (``sandbox/``);
 2. runs the ``main`` job — every ingest, the dbt build, the catalog — in this process, recorded in
    the Dagster instance under ``$MAESTRO_HOME/dagster`` (SQLite), so the run shows in the UI;
 3. prints what it built: tables, row counts, quarantined rows and why, the DuckDB file, the UI.
@@ -100,7 +102,7 @@ def summarize(settings: Settings, result: Any) -> str:
     lines = ["", "=" * 78, "Maestro Conductor — main job " + ("succeeded" if result.success else "FAILED"), "=" * 78]
     new_rows = 0
     lines.append(f"{'dataset':<12}{'inputs':>7}{'new':>5}{'read':>8}{'committed':>11}{'quarantined':>13}"
-                 f"{'duplicates':>12}{'table rows':>12}")
+                 f"{'duplicates':>12}{'table rows':>12}  source (kind)")
     for key, meta in sorted(mats.items()):
         if not key.startswith("bronze/"):
             continue
@@ -109,7 +111,8 @@ def summarize(settings: Settings, result: Any) -> str:
         n_inputs = len(meta.get("source_files") or [])
         lines.append(f"{ds:<12}{n_inputs:>7}{meta.get('new_inputs', 0):>5}{meta.get('rows_read', 0):>8}"
                      f"{meta.get('rows_committed', 0):>11}{meta.get('rows_quarantined', 0):>13}"
-                     f"{meta.get('duplicates_dropped', 0):>12}{meta.get('table_rows', 0):>12}")
+                     f"{meta.get('duplicates_dropped', 0):>12}{meta.get('table_rows', 0):>12}  "
+                     f"{meta.get('source_kinds', '')}")
     lines.append("")
     for key, meta in sorted(mats.items()):
         if key.startswith("quarantine/") and meta.get("reasons"):
@@ -142,13 +145,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="maestro demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-seed", action="store_true", help="do not copy sample files into drop folders")
+    parser.add_argument("--no-servers", action="store_true",
+                        help="do not start the loopback S3, catalogue API and push endpoint")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
     if not args.no_seed:
         copied = seed_drop_folders(settings)
         print(f"placed {len(copied)} sample file(s) in the drop folder(s)", file=sys.stderr)
-    result = run_main_job(settings)
+    if args.no_servers:
+        result = run_main_job(settings)
+    else:
+        from contracts.loader import load_contracts
+        from sandbox.environment import demo_environment
+
+        with demo_environment(settings, sorted(load_contracts(settings.contracts_dir))) as env:
+            print(f"loopback stand-ins: S3 {env.s3_endpoint} ({len(env.uploaded)} objects), catalogue API "
+                  f"{env.api_url}, push endpoint {env.push_url} ({len(env.receipts)} batch pushed)",
+                  file=sys.stderr)
+            result = run_main_job(settings)
     print(summarize(settings, result))
     return 0 if result.success else 1
 

@@ -14,21 +14,25 @@ dbt) see the new data at once. Failures of one input never stop the others; they
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from config.settings import Settings
 from config.sources import SourceSpec
 from connectors.base import Source, SourceObject
 from connectors.csv.reader import describe_file
-from connectors.exceptions import ConnectorError
+from connectors.exceptions import ConnectorError, SourceUnavailableError
 from connectors.factory import build_source
 from contracts.model import Contract
 from lake.catalog import publish_table
-from lake.delta import Lake, table_facts
+from lake.delta import Lake, open_table, table_facts
 from pipeline.ingest import IngestResult, ingest_object
 
 
@@ -45,6 +49,11 @@ class DatasetReport:
     catalog: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
 
+    @property
+    def retryable_errors(self) -> list[dict[str, Any]]:
+        """Errors of sources that could not be reached: the run should fail and be retried."""
+        return [e for e in self.input_errors if e.get("retryable")]
+
     def total(self, attr: str, *, new_only: bool = True) -> int:
         return sum(
             getattr(r.counts, attr)
@@ -57,6 +66,11 @@ class DatasetReport:
         return [r for r in self.results if r.status == "committed"]
 
 
+def _error(source: str, input_ref: str | None, err: Exception) -> dict[str, Any]:
+    return {"source": source, "input": input_ref, "error": str(err),
+            "retryable": isinstance(err, SourceUnavailableError)}
+
+
 def lake_for(settings: Settings) -> Lake:
     return Lake(root=settings.lake_uri, storage_options=settings.lake_storage_options())
 
@@ -66,7 +80,7 @@ def ingest_dataset(
     contract: Contract,
     sources: Sequence[SourceSpec],
     *,
-    files: Sequence[str] | None = None,
+    inputs: Sequence[str] | None = None,
     publish: bool = True,
 ) -> DatasetReport:
     """Ingest what is pending for ``contract``'s dataset from ``sources``.
@@ -75,17 +89,28 @@ def ingest_dataset(
         settings: run-time settings (lake location, catalog path).
         contract: the dataset's contract.
         sources: the source specs bound to this dataset.
-        files: for file-drop sources, only these dropped files (as a sensor requests them);
-            default: every complete file in the folder.
+        inputs: only these inputs, as a sensor requests them: dropped file paths for file-drop
+            sources, batch ids for push sources; default: everything pending.
         publish: refresh the DuckDB catalog copies afterwards.
     """
     t0 = time.perf_counter()
     lake = lake_for(settings)
     report = DatasetReport(dataset=contract.name, contract_version=contract.version)
     for spec in sources:
-        source = build_source(spec.kind, spec.as_config(), base_dir=settings.repo_root)
+        try:
+            source = build_source(spec.kind, spec.as_config(), base_dir=settings.repo_root,
+                                  state_dir=settings.state_dir)
+        except ConnectorError as err:
+            report.input_errors.append(_error(spec.name, None, err))
+            continue
         if spec.kind == "file_drop":
-            _ingest_drop_folder(source, contract, lake, report, files=files)
+            _ingest_drop_folder(source, contract, lake, report, files=inputs)
+        elif spec.kind == "s3":
+            _ingest_s3(source, contract, lake, report, only=inputs)
+        elif spec.kind == "http_pull":
+            _ingest_pull(source, contract, lake, report)
+        elif spec.kind == "http_push":
+            _ingest_push(source, contract, lake, report, only=inputs)
         else:
             _ingest_discovered(source, contract, lake, report)
     opts = lake.options()
@@ -106,7 +131,7 @@ def _ingest_discovered(source: Source, contract: Contract, lake: Lake, report: D
     try:
         objects = source.discover()
     except ConnectorError as err:
-        report.input_errors.append({"source": source.name, "input": None, "error": str(err)})
+        report.input_errors.append(_error(source.name, None, err))
         return
     for obj in objects:
         _ingest_one(source, obj, contract, lake, report)
@@ -117,12 +142,115 @@ def _ingest_one(source: Source, obj: SourceObject, contract: Contract, lake: Lak
     try:
         result = ingest_object(source, obj, contract, lake)
     except ConnectorError as err:
-        report.input_errors.append({"source": source.name, "input": obj.uri, "error": str(err)})
+        report.input_errors.append(_error(source.name, obj.uri, err))
         return None
     report.results.append(result)
     if result.status == "failed":
         report.input_errors.append({"source": source.name, "input": obj.uri, "error": result.error})
     return result
+
+
+class _SpooledSource(Source):
+    """An input already fetched to a local spool, read like any source (the spool is the input)."""
+
+    def __init__(self, source: Source, read: Callable[[int], Iterator[pa.RecordBatch]]) -> None:
+        super().__init__(name=source.name, dataset=source.dataset)
+        self.kind = source.kind  # type: ignore[misc]
+        self._read = read
+
+    def discover(self) -> list[SourceObject]:
+        raise NotImplementedError("a spool is read, not discovered")
+
+    def read(self, obj: SourceObject, *, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        return self._read(batch_rows)
+
+
+def committed_manifests(lake: Lake, dataset: str) -> list[dict[str, Any]]:
+    """The manifests of every input committed to ``dataset`` (from its quarantine commits)."""
+    dt = open_table(lake.table_uri("quarantine", dataset), storage_options=lake.options())
+    if dt is None:
+        return []
+    out = []
+    for info in dt.history():
+        raw = info.get("maestro.manifest")
+        if raw and info.get("maestro.counts"):
+            out.append(json.loads(raw) if isinstance(raw, str) else raw)
+    return out
+
+
+def _ingest_s3(source: Source, contract: Contract, lake: Lake, report: DatasetReport,
+               *, only: Sequence[str] | None) -> None:
+    """New or changed objects (by key and ETag, against what the lake records as committed)."""
+    from connectors.s3.source import S3Source
+    from connectors.s3.state import ingested_from_manifests
+
+    assert isinstance(source, S3Source)
+    source._ingested = ingested_from_manifests(committed_manifests(lake, contract.name))
+    wanted = set(only or [])
+    try:
+        objects = source.discover()
+    except ConnectorError as err:
+        report.input_errors.append(_error(source.name, source.config.uri, err))
+        return
+    for obj in objects:
+        if wanted and obj.uri not in wanted:
+            continue
+        with tempfile.TemporaryDirectory(prefix="maestro-s3-") as spool:
+            try:
+                fetched = source.fetch(obj, spool)
+            except ConnectorError as err:
+                report.input_errors.append(_error(source.name, obj.uri, err))
+                continue
+            spooled = _SpooledSource(
+                source, lambda n, o=obj, p=fetched.path: source.read_spool(o, p, batch_rows=n))
+            _ingest_one(spooled, fetched.manifest_object(obj), contract, lake, report)
+
+
+def _ingest_pull(source: Source, contract: Contract, lake: Lake, report: DatasetReport) -> None:
+    """Fetch, commit, and only then advance the source's incremental cursor."""
+    from connectors.http_pull import HttpPullSource
+
+    assert isinstance(source, HttpPullSource)
+    try:
+        pulled = source.fetch()
+    except ConnectorError as err:
+        report.input_errors.append(_error(source.name, source.config.url, err))
+        return
+    if pulled.records == 0:
+        return  # nothing newer than the cursor
+    from connectors.http_pull import read_spool
+
+    spooled = _SpooledSource(
+        source, lambda n: read_spool(pulled.spool_path, n, columns=list(pulled.columns)))
+    result = _ingest_one(spooled, pulled.source_object(), contract, lake, report)
+    if result is not None and result.status in ("committed", "already_committed"):
+        if pulled.new_cursor is not None and source.cursor_store is not None:
+            source.cursor_store.set(source.name, pulled.new_cursor)
+        pulled.spool_path.unlink(missing_ok=True)
+
+
+def _ingest_push(source: Source, contract: Contract, lake: Lake, report: DatasetReport,
+                 *, only: Sequence[str] | None) -> None:
+    """Ingest landed push batches; mark each processed or failed (moved, never deleted)."""
+    from connectors.http_push.exceptions import LandingError
+    from connectors.http_push.reader import PushSource
+
+    assert isinstance(source, PushSource)
+    wanted = set(only or [])
+    for obj in source.discover():
+        batch_id = source.batch_id(obj)
+        if wanted and batch_id not in wanted:
+            continue
+        result = _ingest_one(source, obj, contract, lake, report)
+        try:
+            if result is not None and result.status in ("committed", "already_committed"):
+                source.landing.mark_processed(contract.name, batch_id, details=result.summary())
+            else:
+                error = result.error if result is not None else report.input_errors[-1]["error"]
+                source.landing.mark_failed(contract.name, batch_id, error=error or "unknown error",
+                                           details={"contract_version": contract.version})
+        except LandingError as err:  # another run finished this batch first
+            report.input_errors.append({"source": source.name, "input": batch_id, "error": str(err)})
 
 
 def _ingest_drop_folder(source: Source, contract: Contract, lake: Lake, report: DatasetReport,

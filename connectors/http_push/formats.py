@@ -4,7 +4,8 @@ Each reader yields ``pyarrow.RecordBatch`` objects of at most ``batch_rows`` row
 are all ``string``:
 
 - CSV: pyarrow's streaming CSV reader with every column forced to ``string``; values are the
-  original text (empty stays ``""``, nothing becomes null); quoted newlines are allowed.
+  original text; an unquoted empty field is null (as in every CSV source of the platform), a
+  quoted empty field ``""`` stays an empty string; quoted newlines are allowed.
 - JSON array / NDJSON: every element must be an object; columns are the union of keys in order
   of first appearance (found in a first streaming pass, so every batch has the same schema);
   a missing key is null, JSON ``null`` is null, strings are themselves, numbers keep their
@@ -63,7 +64,8 @@ def read_csv(path: Path, *, gz: bool, batch_rows: int) -> Iterator[pa.RecordBatc
         raise ValueError(f"duplicate CSV column names {dupes}")
     convert = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names},
-        strings_can_be_null=False,
+        null_values=[""],
+        strings_can_be_null=True,
         quoted_strings_can_be_null=False,
     )
     with pa.input_stream(str(path), compression=compression) as f:

@@ -53,7 +53,7 @@ def test_a_dropped_file_gets_exactly_one_run_however_many_ticks(settings: Settin
         assert len(seen) == 1
         request = seen[0]
         assert request.run_key and request.tags["maestro/file"] == "orders_2026-11-01.csv"
-        files = request.run_config["ops"]["ingest_orders"]["config"]["files"]
+        files = request.run_config["ops"]["ingest_orders"]["config"]["inputs"]
         assert files == [str(folder / "orders_2026-11-01.csv")]
 
         # A second, different file is one more run; the first is still not repeated.

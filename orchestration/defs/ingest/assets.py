@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from config.sources import SourceSpec
+from config.sources import SourceSpec, load_sources
 from contracts.model import Contract
 from orchestration.resources import MaestroResource
 from pipeline.checks import check_specs, committed_rows_by_ingests, evaluate_checks
@@ -18,9 +18,12 @@ from pipeline.run import DatasetReport, ingest_dataset, lake_for
 
 
 class IngestConfig(dg.Config):
-    """Run configuration: the dropped files a sensor asks for (empty: everything pending)."""
+    """Run configuration: the inputs a sensor asks for (empty: everything pending).
 
-    files: list[str] = []
+    Dropped file paths for file-drop sources, batch ids for push sources.
+    """
+
+    inputs: list[str] = []
 
 
 def bronze_key(dataset: str) -> dg.AssetKey:
@@ -111,7 +114,9 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
     def _ingest(context: dg.AssetExecutionContext, config: IngestConfig,
                 maestro: MaestroResource) -> Iterator[Any]:
         settings = maestro.settings()
-        report = ingest_dataset(settings, contract, sources, files=config.files or None)
+        # Source options may name environment variables: resolve them now, at run time.
+        run_sources = [s for s in load_sources(settings) if s.dataset == ds] or list(sources)
+        report = ingest_dataset(settings, contract, run_sources, inputs=config.inputs or None)
         for err in report.input_errors:
             context.log.error(f"{ds}: input rejected whole: {err['input']}: {err['error']}")
         new = report.new_inputs
@@ -137,6 +142,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                  for o in r.manifest.objects]),
             "input_errors": dg.MetadataValue.json(report.input_errors),
             "wall_seconds": round(report.wall_s, 3),
+            "source_kinds": ", ".join(sorted({f"{s.name} ({s.kind})" for s in run_sources})),
         }
         yield dg.MaterializeResult(
             asset_key=bronze_key(ds),
@@ -162,6 +168,12 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 "table_uri": lake_for(settings).table_uri("quarantine", ds),
             },
         )
+        if report.retryable_errors and not report.bronze.get("exists"):
+            raise dg.Failure(
+                description=f"{ds}: source unavailable, nothing committed: "
+                + "; ".join(e["error"] for e in report.retryable_errors),
+                allow_retries=True,
+            )
         lake = lake_for(settings)
         committed_total = committed_rows_by_ingests(lake.table_uri("quarantine", ds),
                                                     storage_options=lake.options())
@@ -175,6 +187,12 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 description=outcome.description,
                 metadata={k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
                           for k, v in outcome.metadata.items() if v is not None},
+            )
+        if report.retryable_errors:
+            raise dg.Failure(
+                description=f"{ds}: committed what could be read, but a source was unavailable: "
+                + "; ".join(e["error"] for e in report.retryable_errors),
+                allow_retries=True,
             )
 
     return _ingest

@@ -56,7 +56,7 @@ def test_pushed_csv_lands_with_a_receipt_and_reads_back_as_the_same_rows(
     assert "signature" not in receipt
     assert read_rows(cfg) == [
         {"id": "1", "name": "Ada", "amount": "10.50"},
-        {"id": "2", "name": "Lovelace, A", "amount": ""},
+        {"id": "2", "name": "Lovelace, A", "amount": None},
     ]
 
 

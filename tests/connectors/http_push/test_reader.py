@@ -53,14 +53,15 @@ def test_discover_describes_each_pending_batch(source: PushSource, tmp_path: Pat
 def test_csv_columns_are_strings_holding_the_original_text(
     source: PushSource, tmp_path: Path
 ) -> None:
-    land(tmp_path, b'id,amount,note\n007,1.50,"multi\nline"\n8,,\n')
+    # An unquoted empty field is null; a quoted empty field is an empty string.
+    land(tmp_path, b'id,amount,note\n007,1.50,"multi\nline"\n8,,""\n')
     [batch] = read_all(source)
     assert batch.schema == pa.schema(
         [("id", pa.string()), ("amount", pa.string()), ("note", pa.string())]
     )
     assert batch.to_pylist() == [
         {"id": "007", "amount": "1.50", "note": "multi\nline"},
-        {"id": "8", "amount": "", "note": ""},
+        {"id": "8", "amount": None, "note": ""},
     ]
 
 
