@@ -12,7 +12,8 @@ variable                    meaning (default)
 ``MAESTRO_SOURCES``         source definitions YAML (``<repo>/config/sources.yaml``)
 ``MAESTRO_CONTRACTS_DIR``   contract folder (``<repo>/contracts/datasets``)
 ``MAESTRO_KEYS_DIR``        signing and encryption keys, kept outside the lake (``$MAESTRO_HOME/keys``)
-``AWS_*``                   credentials, region and endpoint for an ``s3://`` lake (boto/delta-rs)
+``MAESTRO_LAKE_ENDPOINT_URL`` S3-compatible endpoint of an ``s3://`` lake (else ``AWS_ENDPOINT_URL``)
+``AWS_*``                   credentials and region for an ``s3://`` lake and S3 sources
 ==========================  ====================================================================
 """
 
@@ -24,16 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-_S3_OPTION_VARS = (
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_ALLOW_HTTP",
-)
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -74,14 +65,26 @@ class Settings:
         return self.home / "dagster"
 
     def lake_storage_options(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
-        """Object-store options for an ``s3://`` lake; safe concurrent commits via conditional put."""
+        """Object-store options for an ``s3://`` lake (empty for a local one).
+
+        Endpoint, region and credentials come from the usual AWS variables (``AWS_ENDPOINT_URL``,
+        ``AWS_REGION``, ``AWS_ACCESS_KEY_ID`` ...); without explicit keys delta-rs uses the AWS
+        default chain. Commits use S3 conditional put, never the unsafe-rename mode, so several
+        writers can commit to one table safely (see ``connectors/s3/storage.py``).
+        """
         if not self.lake_uri.startswith("s3://"):
             return {}
+        from connectors.s3.storage import delta_storage_options
+
         env = os.environ if env is None else env
-        opts = {k: env[k] for k in _S3_OPTION_VARS if env.get(k)}
-        # delta-rs commits with S3 conditional put (If-None-Match); never the unsafe-rename mode.
-        opts.setdefault("conditional_put", "etag")
-        return opts
+        endpoint = env.get("MAESTRO_LAKE_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL") or None
+        return delta_storage_options(
+            endpoint.rstrip("/") if endpoint else None,
+            env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            session_token=env.get("AWS_SESSION_TOKEN") or None,
+        )
 
     def variables(self) -> dict[str, str]:
         """Values substituted for ``${NAME}`` in the sources file."""
