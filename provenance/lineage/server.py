@@ -1,0 +1,271 @@
+"""The lineage HTTP endpoint: OpenLineage events in (same path as Marquez), lineage answers out.
+
+Routes:
+
+- ``POST /api/v1/lineage`` — one OpenLineage event (JSON, optionally ``Content-Encoding: gzip``).
+  Checked in this order, the first failure answers: bearer token (401; 503 when the JWKS is
+  unreachable) → scope ``lineage:write`` (403) → media type (415) → size (413) → JSON (400) →
+  schema, every facet included (400, ``detail`` says why; nothing is appended). Then the event's
+  value-free ledger entry is appended durably and the answer is ``201 {"index": n}``. A ledger
+  held by another writer for longer than ``lock_timeout_s`` answers 503 with ``Retry-After``.
+- ``GET /api/v1/lineage/{upstream|downstream|columns|runs}`` — scope ``lineage:read``; the dataset
+  is ``?dataset=<uri or path>`` or ``?namespace=...&name=...``; ``depth``, ``column`` (for
+  ``columns``), ``direct_only``, ``limit`` as in :mod:`provenance.lineage.query`. 404 for a dataset
+  no event mentions.
+- ``GET /healthz`` — liveness, no auth.
+
+Any OpenLineage client's HTTP transport works against it (``url`` = this server, endpoint
+``api/v1/lineage``, auth ``api_key`` = the JWT). Errors are ``{"error", "detail"}``; tokens are
+never echoed or logged. Run it with ``python -m provenance.lineage.server --config FILE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import zlib
+from typing import Any
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from provenance.exceptions import LedgerBusyError, ProvenanceError
+from provenance.lineage.entry import to_ledger_entry
+from provenance.lineage.exceptions import LineageConfigError, UnknownDatasetError
+from provenance.lineage.naming import parse_dataset
+from provenance.lineage.query import DEFAULT_DEPTH, LineageIndex
+from provenance.lineage.server_config import READ_SCOPE, WRITE_SCOPE, LineageServerConfig
+from provenance.lineage.transport import append_entry
+from provenance.lineage.validate import EventValidator
+
+__all__ = ["create_app", "main"]
+
+log = logging.getLogger(__name__)
+_QUERIES = ("upstream", "downstream", "columns", "runs")
+
+
+def _error(
+    status: int, error: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+def _scopes(authorization: str) -> set[str]:
+    """Scopes of a token that ``Authenticator.authenticate`` has just verified."""
+    from connectors.http_push.jws import parse_compact
+
+    token = authorization.strip().partition(" ")[2].strip()
+    claims = json.loads(parse_compact(token)[1].decode("utf-8"))
+    scope = claims.get("scope") if isinstance(claims, dict) else None
+    entries = scope.split() if isinstance(scope, str) else scope if isinstance(scope, list) else []
+    return {e for e in entries if isinstance(e, str)}
+
+
+class LineageService:
+    """Request handlers over one ledger; the query index is refreshed incrementally."""
+
+    def __init__(self, cfg: LineageServerConfig, *, authenticator: Any | None = None) -> None:
+        self.cfg = cfg
+        self.auth = authenticator or cfg.authenticator()
+        self.validator = EventValidator.for_spec_dir(cfg.spec_dir)
+        self.index = LineageIndex()
+        self._index_lock = threading.Lock()
+
+    async def _admit(self, request: Request, scope: str) -> Response | None:
+        from connectors.http_push.exceptions import AuthenticationError, KeysUnavailableError
+
+        header = request.headers.get("authorization")
+        try:
+            caller = await anyio.to_thread.run_sync(self.auth.authenticate, header)
+        except AuthenticationError as err:
+            return _error(
+                401,
+                "invalid_token",
+                str(err),
+                {"WWW-Authenticate": 'Bearer realm="maestro-lineage", error="invalid_token"'},
+            )
+        except KeysUnavailableError:
+            return _error(
+                503,
+                "keys_unavailable",
+                "token verification keys are unavailable; retry later",
+                {"Retry-After": "30"},
+            )
+        if scope not in _scopes(header or ""):
+            log.info("lineage request of %r refused: 403 (needs %s)", caller.subject, scope)
+            return _error(
+                403,
+                "insufficient_scope",
+                f"the token of {caller.subject!r} lacks scope {scope!r}",
+                {
+                    "WWW-Authenticate": f'Bearer realm="maestro-lineage", '
+                    f'error="insufficient_scope", scope="{scope}"'
+                },
+            )
+        return None
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def post_event(self, request: Request) -> Response:
+        refused = await self._admit(request, WRITE_SCOPE)
+        if refused is not None:
+            return refused
+        media = (
+            request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        )
+        if media not in ("application/json", ""):
+            return _error(415, "unsupported_media_type", f"send application/json, not {media!r}")
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            doc = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            return _error(400, "invalid_json", f"the body is not UTF-8 JSON: {err}")
+        report = self.validator.validate(doc)
+        if not report.ok:
+            return JSONResponse(
+                {
+                    "error": "invalid_event",
+                    "detail": "; ".join(report.errors[:5]),
+                    "errors": report.errors,
+                },
+                status_code=400,
+            )
+        entry = to_ledger_entry(doc)
+        try:
+            index = await anyio.to_thread.run_sync(self._append, entry)
+        except LedgerBusyError:
+            return _error(
+                503, "ledger_busy", "the ledger is busy; retry shortly", {"Retry-After": "1"}
+            )
+        return JSONResponse({"index": index}, status_code=201)
+
+    def _append(self, entry: bytes) -> int:
+        return append_entry(
+            self.cfg.ledger_dir,
+            entry,
+            key_dir=self.cfg.key_dir,
+            lock_timeout_s=self.cfg.lock_timeout_s,
+        )
+
+    async def _body(self, request: Request) -> bytes | Response:
+        limit = self.cfg.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return _error(413, "too_large", f"the body is over {limit} bytes")
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "", "gzip", "x-gzip"):
+            return _error(
+                415, "unsupported_encoding", f"Content-Encoding {encoding!r}; use gzip or none"
+            )
+        chunks, size = [], 0
+        inflate = (
+            zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip") else None
+        )
+        try:
+            async for chunk in request.stream():
+                if inflate is not None:
+                    chunk = inflate.decompress(chunk, limit + 1 - size)
+                size += len(chunk)
+                if size > limit:
+                    return _error(413, "too_large", f"the (decoded) body is over {limit} bytes")
+                chunks.append(chunk)
+        except zlib.error as err:
+            return _error(400, "invalid_gzip", f"the body is not valid gzip: {err}")
+        return b"".join(chunks)
+
+    def _refresh(self) -> None:
+        with self._index_lock:
+            self.index.refresh(self.cfg.ledger_dir)
+
+    async def query(self, request: Request) -> Response:
+        refused = await self._admit(request, READ_SCOPE)
+        if refused is not None:
+            return refused
+        kind = request.path_params["query"]
+        if kind not in _QUERIES:
+            return _error(
+                404, "unknown_query", f"no lineage query {kind!r}; use one of {list(_QUERIES)}"
+            )
+        q = request.query_params
+        try:
+            if q.get("namespace") is not None:
+                ref = parse_dataset(q.get("name") or "", namespace=q["namespace"])
+            else:
+                ref = parse_dataset(q.get("dataset") or "")
+            if not ref.name:
+                raise ValueError("name the dataset: ?dataset=<uri> or ?namespace=..&name=..")
+            depth = int(q.get("depth", DEFAULT_DEPTH))
+            limit = int(q.get("limit", 50))
+            if depth < 0 or limit < 1:
+                raise ValueError("depth must be >= 0 and limit >= 1")
+        except ValueError as err:
+            return _error(400, "invalid_query", str(err))
+        try:
+            await anyio.to_thread.run_sync(self._refresh)
+            with self._index_lock:
+                if kind == "upstream":
+                    answer = self.index.upstream(ref, depth=depth)
+                elif kind == "downstream":
+                    answer = self.index.downstream(ref, depth=depth)
+                elif kind == "columns":
+                    column = q.get("column") or q.get("field")
+                    if not column:
+                        return _error(400, "invalid_query", "name the column: ?column=<name>")
+                    answer = self.index.columns(
+                        ref, column, depth=depth, direct_only=q.get("direct_only") in ("1", "true")
+                    )
+                else:
+                    answer = self.index.runs(ref, limit=limit)
+        except UnknownDatasetError as err:
+            return _error(404, "unknown_dataset", str(err))
+        except ProvenanceError as err:
+            log.error("lineage query failed: %s", err)
+            return _error(500, "ledger_error", "the ledger could not be read; see the server log")
+        return JSONResponse(answer)
+
+
+def create_app(cfg: LineageServerConfig, *, authenticator: Any | None = None) -> Starlette:
+    """The ASGI app; ``authenticator`` overrides the one built from ``cfg`` (tests)."""
+    service = LineageService(cfg, authenticator=authenticator)
+    app = Starlette(
+        routes=[
+            Route("/healthz", service.healthz, methods=["GET"]),
+            Route("/api/v1/lineage", service.post_event, methods=["POST"]),
+            Route("/api/v1/lineage/{query}", service.query, methods=["GET"]),
+        ]
+    )
+    app.state.service = service
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m provenance.lineage.server")
+    parser.add_argument("--config", required=True, help="the server's YAML config")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    try:
+        cfg = LineageServerConfig.from_yaml(args.config)
+        app = create_app(cfg)
+    except LineageConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    # Access logs carry method, path and status only; headers (and so tokens) are never logged.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, server_header=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
