@@ -143,16 +143,12 @@ class BudgetOutcome:
 def evaluate_budget(spend: float, budget: Budget) -> BudgetOutcome:
     """``fail`` when ``spend`` reaches the budget, ``warn`` from ``budget.warn_at`` of it."""
     ratio = spend / budget.limit_usd
-    status: Status = (
-        "fail" if ratio >= 1 - _EPS else "warn" if ratio >= budget.warn_at - _EPS else "ok"
-    )
+    status: Status = "fail" if ratio >= 1 - _EPS else "warn" if ratio >= budget.warn_at - _EPS else "ok"
     message = (
         f"{budget.scope}: spent {fmt_usd(spend)} of {fmt_usd(budget.limit_usd)} budget "
         f"({fmt_ratio(ratio)}) for {budget.label}"
     )
-    return BudgetOutcome(
-        status, ratio, message, budget.scope, budget.metric, spend, budget.limit_usd
-    )
+    return BudgetOutcome(status, ratio, message, budget.scope, budget.metric, spend, budget.limit_usd)
 
 
 def evaluate_record_budgets(record: Any, config: BudgetConfig) -> list[BudgetOutcome]:

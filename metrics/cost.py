@@ -205,15 +205,11 @@ def bytes_written_by(
     for r in results:
         for commit in (r.bronze, r.quarantine):
             if commit is not None and commit.committed:
-                total += commit_added_bytes(
-                    commit.table_uri, commit.version, storage_options=storage_options
-                )
+                total += commit_added_bytes(commit.table_uri, commit.version, storage_options=storage_options)
     return total
 
 
-def storage_bytes(
-    lake: Lake, dataset: str, *, layers: Sequence[str] = ("bronze", "quarantine")
-) -> int:
+def storage_bytes(lake: Lake, dataset: str, *, layers: Sequence[str] = ("bronze", "quarantine")) -> int:
     """Current bytes of the dataset's tables (sum of their live files' ``size_bytes``)."""
     return sum(
         int(table_facts(lake.table_uri(layer, dataset), storage_options=lake.options())["bytes"])
@@ -226,7 +222,9 @@ def newest_ingested_at(
 ) -> datetime | None:
     """Newest ``_ingested_at`` in a bronze table, from the file statistics in its log (no scan).
 
-    Falls back to the newest commit's time when the files carry no statistics for the column.
+    Delta statistics keep timestamps to the millisecond (truncated), so the value may be up to
+    1 ms older than the newest row: a freshness lag errs on the late side by at most that. Falls
+    back to the newest commit's time when the files carry no statistics for the column.
     """
     dt = open_table(table_uri, storage_options=storage_options)
     if dt is None or dt.version() < 1:
@@ -292,9 +290,7 @@ def cost_record(
         io_read_bytes=usage.io_read_bytes,
         io_write_bytes=usage.io_write_bytes,
         io_measured=usage.io_measured,
-        last_ingested_at=newest_ingested_at(
-            lake.table_uri("bronze", dataset), storage_options=opts
-        ),
+        last_ingested_at=newest_ingested_at(lake.table_uri("bronze", dataset), storage_options=opts),
     )
     return record.priced(prices)
 

@@ -141,11 +141,7 @@ def publish_metrics(catalog_path: str | os.PathLike[str], lake: Lake) -> list[di
         if open_table(uri, storage_options=lake.options()) is None:
             continue
         try:
-            out.append(
-                publish_table(catalog_path, LAYER, name, uri, storage_options=lake.options())
-            )
+            out.append(publish_table(catalog_path, LAYER, name, uri, storage_options=lake.options()))
         except CatalogError as err:
-            raise MetricsStoreError(
-                f"could not publish {LAYER}.{name} to {catalog_path}: {err}"
-            ) from err
+            raise MetricsStoreError(f"could not publish {LAYER}.{name} to {catalog_path}: {err}") from err
     return out

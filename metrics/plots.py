@@ -52,9 +52,6 @@ def _figure(title: str, ylabel: str) -> tuple[Figure, Any]:
     ax.grid(True, color="#e5e7eb", linewidth=0.6)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    locator = AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     return fig, ax
 
 
@@ -71,11 +68,13 @@ def _render(fig: Figure, ax: Any, title: str, *, empty: bool) -> Plot:
         )
         ax.set_xticks([])
         ax.set_yticks([])
-    elif ax.get_legend_handles_labels()[0]:
+    else:
+        locator = AutoDateLocator()  # dates on the x axis only when there are some
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    if not empty and ax.get_legend_handles_labels()[0]:
         # Below the axes, so the legend never hides a line.
-        ax.legend(
-            fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4
-        )
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=4)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return Plot(title, buf.getvalue())
@@ -120,9 +119,7 @@ def cost_plot(
             limits.setdefault((budget.limit_usd, budget.warn_at), []).append(ds)
     for (limit, warn_at), names in limits.items():
         who = "" if len(limits) == 1 else f" ({', '.join(names)})"
-        ax.axhline(
-            limit, color="#dc2626", linestyle="--", linewidth=1, label=f"budget ${limit:g}{who}"
-        )
+        ax.axhline(limit, color="#dc2626", linestyle="--", linewidth=1, label=f"budget ${limit:g}{who}")
         ax.axhline(
             limit * warn_at,
             color="#d97706",

@@ -85,9 +85,7 @@ def load_yaml_model(path: str | Path, model: type[M], *, what: str) -> M:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise MetricsConfigError(
-            f"{what} file {path} does not exist; pass an existing YAML file"
-        ) from err
+        raise MetricsConfigError(f"{what} file {path} does not exist; pass an existing YAML file") from err
     except yaml.YAMLError as err:
         raise MetricsConfigError(f"{what} file {path} is not valid YAML: {err}") from err
     if not isinstance(raw, dict):

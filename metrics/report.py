@@ -87,21 +87,16 @@ def _num(v: float | None, fmt: str) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
 
 
-def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Iterable[int] = ()
-) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: Iterable[int] = ()) -> str:
     if not rows:
         return '<p class="empty">none recorded</p>'
     num = set(numeric)
     head = "".join(
-        f'<th class="n">{_e(h)}</th>' if i in num else f"<th>{_e(h)}</th>"
-        for i, h in enumerate(headers)
+        f'<th class="n">{_e(h)}</th>' if i in num else f"<th>{_e(h)}</th>" for i, h in enumerate(headers)
     )
     body = "".join(
         "<tr>"
-        + "".join(
-            f'<td class="n">{c}</td>' if i in num else f"<td>{c}</td>" for i, c in enumerate(r)
-        )
+        + "".join(f'<td class="n">{c}</td>' if i in num else f"<td>{c}</td>" for i, c in enumerate(r))
         + "</tr>"
         for r in rows
     )
@@ -152,9 +147,7 @@ def _slo_value(o: SloOutcome) -> tuple[str, str]:
         )
     if o.name in ("success_rate", "pass_rate"):
         return rate(o.value), rate(o.target)
-    return (
-        _num(o.value, ".2f") + "x" if o.value is not None else "n/a"
-    ), f"< {_num(o.target, 'g')}x"
+    return (_num(o.value, ".2f") + "x" if o.value is not None else "n/a"), f"< {_num(o.target, 'g')}x"
 
 
 def _run_id(run_id: str) -> str:

@@ -204,8 +204,7 @@ def evaluate_slos(
                 SloOutcome(
                     "freshness",
                     "ok",
-                    f"{ds}: freshness lag {fmt_duration(lag)} within the SLO of "
-                    f"{fmt_duration(slo_s)}",
+                    f"{ds}: freshness lag {fmt_duration(lag)} within the SLO of {fmt_duration(slo_s)}",
                     lag,
                     slo_s,
                 )
@@ -239,26 +238,21 @@ def evaluate_slos(
     # Success rate and pass rate over the window.
     target = policy.success_target
     if success is None:
-        out.append(
-            SloOutcome("success_rate", "ok", f"{ds}: no runs in the last {span}", None, target)
-        )
+        out.append(SloOutcome("success_rate", "ok", f"{ds}: no runs in the last {span}", None, target))
     else:
         st: Status = "fail" if success < target - 1e-12 else "ok"
         out.append(
             SloOutcome(
                 "success_rate",
                 st,
-                f"{ds}: {success:.1%} of {n} runs succeeded in the last {span} "
-                f"(target {target:.1%})",
+                f"{ds}: {success:.1%} of {n} runs succeeded in the last {span} (target {target:.1%})",
                 success,
                 target,
             )
         )
     pt = contract.completeness_min
     if passed is None:
-        out.append(
-            SloOutcome("pass_rate", "ok", f"{ds}: no rows read in the last {span}", None, pt)
-        )
+        out.append(SloOutcome("pass_rate", "ok", f"{ds}: no rows read in the last {span}", None, pt))
     else:
         ps: Status = "fail" if passed < pt - 1e-12 else "ok"
         out.append(
@@ -321,9 +315,7 @@ def slo_record(
     """Evaluate :func:`evaluate_slos` and keep the values and outcomes as one storable record."""
     policy = policy or SloPolicy()
     now = now or datetime.now(UTC)
-    outcomes = evaluate_slos(
-        history, contract, now, policy=policy, last_ingested_at=last_ingested_at
-    )
+    outcomes = evaluate_slos(history, contract, now, policy=policy, last_ingested_at=last_ingested_at)
     by = {o.name: o for o in outcomes}
     h = cost_frame(history).filter(pl.col("dataset") == contract.name)
     warn_after = contract.freshness.warn_after

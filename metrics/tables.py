@@ -81,9 +81,7 @@ def _rows(records: Iterable[Any]) -> list[dict[str, Any]]:
 
 def to_arrow(records: Iterable[Any], schema: pa.Schema) -> pa.Table:
     rows = _rows(records)
-    return pa.Table.from_pylist(
-        [{k: row.get(k) for k in schema.names} for row in rows], schema=schema
-    )
+    return pa.Table.from_pylist([{k: row.get(k) for k in schema.names} for row in rows], schema=schema)
 
 
 def as_frame(data: pl.DataFrame | Iterable[Any], schema: pa.Schema) -> pl.DataFrame:
