@@ -1,0 +1,123 @@
+"""Render validation results as Great Expectations Data Docs, with GX's own site builder.
+
+A file-backed GX context lives in a folder this package owns (``<lake>/_quality/gx/``): it holds the
+compiled suites (``gx/expectations/``) and the stored validation results
+(``gx/uncommitted/validations/``). Its one Data Docs site, ``maestro``, is written to a folder of
+the caller's choice (``<lake>/_quality/docs/`` by default); its ``index.html`` lists every suite and
+every stored validation, newest first. Only the new validation's page, the suite's page and the
+index are rebuilt per call, so the cost does not grow with the number of pages.
+
+Validations of several datasets may publish at the same time (Dagster runs checks in parallel);
+the context folder is guarded by an exclusive file lock for the few hundred milliseconds a publish
+takes. The context and site need local folders: for an object-store lake, pass local folders (or
+sync the docs folder to a bucket afterwards).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+from great_expectations.core import ExpectationSuiteValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context.types.resource_identifiers import (
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
+
+from quality.exceptions import QualityStoreError
+
+SITE_NAME = "maestro"
+
+
+@dataclass(frozen=True)
+class PublishedDocs:
+    index_path: str
+    """The site's ``index.html`` (link this from asset metadata)."""
+    page_path: str | None
+    """This validation's own page, when GX reports it."""
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _context(gx_root: Path, docs_dir: Path) -> Any:
+    """The file context under ``gx_root`` with exactly one site, ``maestro``, at ``docs_dir``."""
+    ctx = gx.get_context(mode="file", project_root_dir=str(gx_root))
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                          "base_directory": str(docs_dir.resolve())},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    sites = ctx.list_data_docs_sites()
+    for name in [n for n in sites if n != SITE_NAME]:
+        ctx.delete_data_docs_site(name)  # the scaffold's local_site: one site, one place
+    if SITE_NAME not in sites:
+        ctx.add_data_docs_site(SITE_NAME, site)
+    elif sites[SITE_NAME].get("store_backend", {}) != site["store_backend"]:
+        ctx.update_data_docs_site(SITE_NAME, site)
+    ctx.variables.progress_bars = {"globally": False}
+    return ctx
+
+
+def publish(
+    result: ExpectationSuiteValidationResult,
+    suite: gx.ExpectationSuite,
+    *,
+    gx_root: str | os.PathLike[str],
+    docs_dir: str | os.PathLike[str],
+    run_name: str,
+    batch_identifier: str,
+) -> PublishedDocs:
+    """Store ``result`` in the context at ``gx_root`` and rebuild its Data Docs pages.
+
+    Raises:
+        QualityStoreError: the context, the stores or the site could not be written.
+    """
+    root, docs = Path(gx_root), Path(docs_dir)
+    run_time = result.meta.get("validation_time")
+    suite_id = ExpectationSuiteIdentifier(name=suite.name)
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=suite_id,
+        run_id=RunIdentifier(run_name=run_name, run_time=run_time),
+        batch_identifier=batch_identifier,
+    )
+    try:
+        with _locked(root):
+            ctx = _context(root, docs)
+            stored = ctx.suites.add_or_update(gx.ExpectationSuite(**_suite_kwargs(suite)))
+            result.meta["expectation_suite_id"] = stored.id
+            ctx.validation_results_store.set(key, result)
+            ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[key, suite_id])
+            urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
+    except QualityStoreError:
+        raise
+    except Exception as err:  # GX raises many types for file and config problems
+        raise QualityStoreError(
+            f"could not write Data Docs for suite {suite.name} under {root} / {docs}: {err}"
+        ) from err
+    page = urls[0].get("site_url") if urls else None
+    return PublishedDocs(str(docs.resolve() / "index.html"),
+                         page.removeprefix("file://") if page else None)
+
+
+def _suite_kwargs(suite: gx.ExpectationSuite) -> dict[str, Any]:
+    """A fresh, unbound copy of ``suite`` (the caller's object stays free of the file context)."""
+    return {"name": suite.name, "meta": dict(suite.meta or {}),
+            "expectations": [e.copy(deep=True) for e in suite.expectations]}

@@ -1,0 +1,164 @@
+"""Which rows of a bronze table a validation reads, and reading them into pandas for GX.
+
+A *scope* is a set of the table's data files: every file (``full``), or the files added by the
+commits after ``since_version`` (``new_files`` and ``sample``). The added files are the difference
+between the file sets of the current version and of ``since_version``, taken from the Delta log
+alone (no data is read), so a validation's cost follows the size of the new data, not the table.
+Bronze is append-only, so "added" means "written by those ingests"; after an ``OPTIMIZE`` the
+rewritten files count as new once.
+
+Rows are read with DuckDB: local tables straight from Parquet, object-store tables through the
+Delta table's pyarrow dataset (restricted to the scope's files). A *sample* is deterministic and
+content-addressed: a row is in it when ``hash(_manifest_id, _source_row) % k == 0``, with ``k``
+chosen so that about ``sample_rows`` rows are picked. The same row is picked by every run, whatever
+the file layout or thread count, and the pick does not depend on the row's values.
+
+Frames get the pandas dtypes :data:`quality.compile.PANDAS_TYPES` names: numpy integers and
+booleans for required columns (GX's range check is vectorised only for those), pandas nullable
+``Int32``/``Int64``/``boolean`` for nullable ones, dates as ``datetime64``, timestamps tz-aware,
+strings as the pandas string dtype; ``_manifest_id`` is categorical (per-input uniqueness is
+checked on it, and comparing dictionary codes is much cheaper than hashing the strings).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import pandas as pd
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from contracts.model import Contract
+from quality.exceptions import BronzeTableMissingError
+
+MANIFEST_COLUMN = "_manifest_id"
+
+
+@dataclass
+class Scope:
+    """The files of one validation and what the Delta log says about them."""
+
+    table_uri: str
+    version: int
+    since_version: int | None
+    """Commits after this version are in scope; None for the whole table."""
+    files: list[str] = field(default_factory=list)
+    """Absolute file URIs (plain paths for local tables)."""
+    rows: int = 0
+    """Rows in the scope's files, from the log's per-file record counts."""
+
+    def describe(self) -> dict[str, Any]:
+        first = None if self.since_version is None else self.since_version + 1
+        return {"table_uri": self.table_uri, "table_version": self.version,
+                "since_version": self.since_version,
+                "versions": None if first is None else [first, self.version],
+                "files": len(self.files), "rows_in_scope": self.rows}
+
+
+def open_bronze(table_uri: str, storage_options: Mapping[str, str] | None) -> DeltaTable:
+    try:
+        return DeltaTable(table_uri, storage_options=dict(storage_options or {}) or None)
+    except Exception as err:  # TableNotFoundError, or a store error naming the URI
+        raise BronzeTableMissingError(
+            f"no Delta table at {table_uri} ({err}); ingest the dataset before validating it"
+        ) from err
+
+
+def _files(dt: DeltaTable) -> dict[str, int]:
+    """Relative path -> record count of the files in ``dt``'s current version."""
+    actions = pa.table(dt.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return {}
+    counts = actions.column("num_records").to_pylist()
+    return {p: int(n or 0) for p, n in zip(actions.column("path").to_pylist(), counts, strict=True)}
+
+
+def select_scope(dt: DeltaTable, table_uri: str, *, since_version: int | None,
+                 storage_options: Mapping[str, str] | None) -> Scope:
+    """The files of ``dt`` added after ``since_version`` (all files when it is None)."""
+    version = dt.version()
+    current = _files(dt)
+    if since_version is None:
+        chosen = current
+    elif since_version >= version:
+        chosen = {}
+    elif since_version < 0:
+        chosen = current
+    else:
+        try:
+            old = DeltaTable(table_uri, version=since_version,
+                             storage_options=dict(storage_options or {}) or None)
+        except Exception as err:
+            raise BronzeTableMissingError(
+                f"{table_uri}: cannot load version {since_version} to find the files added since "
+                f"({err}); its log may have been cleaned up — validate with mode='full'"
+            ) from err
+        before = set(_files(old))
+        chosen = {p: n for p, n in current.items() if p not in before}
+    root = table_uri.removeprefix("file://").rstrip("/")
+    files = [f"{root}/{unquote(p)}" for p in sorted(chosen)]
+    return Scope(table_uri, version, since_version, files, sum(chosen.values()))
+
+
+def _connect(dt: DeltaTable, scope: Scope) -> Any:
+    """A DuckDB connection with view ``t`` over the scope's files."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    if "://" not in scope.table_uri or scope.table_uri.startswith("file://"):
+        quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in scope.files)
+        con.execute(f"create view t as select * from read_parquet([{quoted}], union_by_name = true)")
+    else:
+        import pyarrow.dataset as pds
+
+        full = dt.to_pyarrow_dataset()
+        wanted = {f.split("://", 1)[-1] for f in scope.files}
+        frags = [f for f in full.get_fragments() if f.path.split("://", 1)[-1] in wanted]
+        con.register("t", pds.FileSystemDataset(frags, full.schema, full.format, full.filesystem))
+    return con
+
+
+def _empty(schema: pa.Schema, columns: Sequence[str]) -> pa.Table:
+    return pa.table({c: pa.array([], type=schema.field(c).type) for c in columns})
+
+
+def read_rows(dt: DeltaTable, scope: Scope, *, sample_rows: int | None,
+              columns: Sequence[str] | None = None) -> tuple[pa.Table, int]:
+    """Rows of ``scope`` (all, or a deterministic sample of about ``sample_rows``) and the stride.
+
+    Returns (table, k): every row when ``k == 1``, else about one row in ``k``.
+    """
+    schema = pa.schema(dt.schema().to_arrow())
+    cols = list(columns) if columns is not None else schema.names
+    if not scope.files:
+        return _empty(schema, [c for c in cols if c in schema.names]), 1
+    k = 1 if not sample_rows or scope.rows <= sample_rows else math.ceil(scope.rows / sample_rows)
+    con = _connect(dt, scope)
+    try:
+        present = set(con.sql("select * from t limit 0").columns)
+        select = ", ".join(f'"{c}"' for c in cols if c in present)
+        where = f" where hash({MANIFEST_COLUMN}, _source_row) % {k} = 0" if k > 1 else ""
+        return con.sql(f"select {select} from t{where}").to_arrow_table(), k
+    finally:
+        con.close()
+
+
+def to_frame(table: pa.Table, contract: Contract) -> pd.DataFrame:
+    """Arrow rows -> the pandas frame GX validates (dtypes: see the module docstring)."""
+    nullable = {c.name for c in contract.columns if c.nullable}
+    masked = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    columns = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if name == MANIFEST_COLUMN:
+            columns[name] = col.to_pandas().astype("category")
+            continue
+        # A required integer column holding nulls is left as float64: its type check then fails,
+        # as does its not-null check, which is the truth about such a table.
+        mapper = masked.get if (name in nullable and col.type in masked) else None
+        columns[name] = col.to_pandas(types_mapper=mapper, date_as_object=False)
+    return pd.DataFrame(columns, copy=False)
