@@ -26,6 +26,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+
 @dataclass(frozen=True)
 class Settings:
     home: Path

@@ -74,7 +74,8 @@ def build_source(
         builder = BUILDERS[kind]
     except KeyError as err:
         raise SourceConfigError(
-            f"source {config.get('name', '?')!r}: unknown kind {kind!r} (known: {', '.join(sorted(BUILDERS))})"
+            f"source {config.get('name', '?')!r}: unknown kind {kind!r} "
+            f"(known: {', '.join(sorted(BUILDERS))})"
         ) from err
     if kind in NEEDS_STATE:
         if state_dir is None:

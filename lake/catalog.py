@@ -73,6 +73,12 @@ def _quote(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
+def parquet_scan_sql(paths: list[str]) -> str:
+    """``read_parquet([...])`` over literal paths (DDL statements cannot take parameters)."""
+    quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    return f"read_parquet([{quoted}])"
+
+
 def publish_table(
     catalog_path: str | os.PathLike[str],
     schema: str,
@@ -97,17 +103,23 @@ def publish_table(
         try:
             _ensure_state(con)
             row = con.execute(
-                f"select delta_version, row_count from {STATE_TABLE} where schema_name = ? and table_name = ?",
+                f"select delta_version, row_count from {STATE_TABLE} "
+                "where schema_name = ? and table_name = ?",
                 [schema, name],
             ).fetchone()
             if row and row[0] == version and not force:
-                return {"table": f"{schema}.{name}", "delta_version": version, "rows": row[1], "refreshed": False}
+                return {
+                    "table": f"{schema}.{name}",
+                    "delta_version": version,
+                    "rows": row[1],
+                    "refreshed": False,
+                }
             con.execute(f"create schema if not exists {_quote(schema)}")
             con.execute("begin transaction")
             files = dt.file_uris()
             if "://" not in table_uri and files:
                 paths = [f.removeprefix("file://") for f in files]
-                con.execute(f"create or replace table {qualified} as select * from read_parquet(?)", [paths])
+                con.execute(f"create or replace table {qualified} as select * from {parquet_scan_sql(paths)}")
             else:
                 dataset = dt.to_pyarrow_dataset()
                 con.register("__delta_source", dataset)
@@ -122,7 +134,9 @@ def publish_table(
         except Exception as err:
             with contextlib.suppress(Exception):
                 con.execute("rollback")
-            raise CatalogError(f"could not publish {table_uri} as {schema}.{name} in {catalog_path}: {err}") from err
+            raise CatalogError(
+                f"could not publish {table_uri} as {schema}.{name} in {catalog_path}: {err}"
+            ) from err
         finally:
             con.close()
     return {"table": f"{schema}.{name}", "delta_version": version, "rows": int(rows), "refreshed": True}

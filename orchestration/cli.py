@@ -15,8 +15,20 @@ def _ui(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     prepare_instance(settings)
     exe = os.path.join(os.path.dirname(sys.executable), "dagster")
-    cmd = [exe, "dev", "-w", str(settings.repo_root / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={settings.dagster_home})", file=sys.stderr)
+    cmd = [
+        exe,
+        "dev",
+        "-w",
+        str(settings.repo_root / "workspace.yaml"),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
+    print(
+        f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={settings.dagster_home})",
+        file=sys.stderr,
+    )
     os.chdir(settings.repo_root)
     os.execv(exe, cmd)
     return 0  # pragma: no cover - execv does not return

@@ -44,8 +44,11 @@ def build_definitions(settings: Settings, *, maestro: MaestroResource | None = N
     assets.append(dbt)
     upstream = [k for ds in fed for k in (bronze_key(ds), quarantine_key(ds))] + list(dbt.keys)
     assets.append(build_catalog_asset(fed, upstream))
-    main = dg.define_asset_job(MAIN_JOB, selection=dg.AssetSelection.all(),
-                               description="Ingest every source, build the dbt marts, refresh the catalog.")
+    main = dg.define_asset_job(
+        MAIN_JOB,
+        selection=dg.AssetSelection.all(),
+        description="Ingest every source, build the dbt marts, refresh the catalog.",
+    )
     return dg.Definitions(
         assets=assets,
         sensors=sensors,

@@ -99,20 +99,29 @@ def summarize(settings: Settings, result: Any) -> str:
     from lake.catalog import catalog_tables
 
     mats = _materializations(result)
-    lines = ["", "=" * 78, "Maestro Conductor — main job " + ("succeeded" if result.success else "FAILED"), "=" * 78]
+    lines = [
+        "",
+        "=" * 78,
+        "Maestro Conductor — main job " + ("succeeded" if result.success else "FAILED"),
+        "=" * 78,
+    ]
     new_rows = 0
-    lines.append(f"{'dataset':<12}{'inputs':>7}{'new':>5}{'read':>8}{'committed':>11}{'quarantined':>13}"
-                 f"{'duplicates':>12}{'table rows':>12}  source (kind)")
+    lines.append(
+        f"{'dataset':<12}{'inputs':>7}{'new':>5}{'read':>8}{'committed':>11}{'quarantined':>13}"
+        f"{'duplicates':>12}{'table rows':>12}  source (kind)"
+    )
     for key, meta in sorted(mats.items()):
         if not key.startswith("bronze/"):
             continue
         ds = key.split("/", 1)[1]
         new_rows += int(meta.get("rows_committed") or 0)
         n_inputs = len(meta.get("source_files") or [])
-        lines.append(f"{ds:<12}{n_inputs:>7}{meta.get('new_inputs', 0):>5}{meta.get('rows_read', 0):>8}"
-                     f"{meta.get('rows_committed', 0):>11}{meta.get('rows_quarantined', 0):>13}"
-                     f"{meta.get('duplicates_dropped', 0):>12}{meta.get('table_rows', 0):>12}  "
-                     f"{meta.get('source_kinds', '')}")
+        lines.append(
+            f"{ds:<12}{n_inputs:>7}{meta.get('new_inputs', 0):>5}{meta.get('rows_read', 0):>8}"
+            f"{meta.get('rows_committed', 0):>11}{meta.get('rows_quarantined', 0):>13}"
+            f"{meta.get('duplicates_dropped', 0):>12}{meta.get('table_rows', 0):>12}  "
+            f"{meta.get('source_kinds', '')}"
+        )
     lines.append("")
     for key, meta in sorted(mats.items()):
         if key.startswith("quarantine/") and meta.get("reasons"):
@@ -126,27 +135,36 @@ def summarize(settings: Settings, result: Any) -> str:
     else:
         lines.append(f"Committed {new_rows} new rows.")
     failed_checks = [c for c in _checks(result) if not c[2]]
-    lines.append(f"Asset checks: {len(_checks(result)) - len(failed_checks)} passed, {len(failed_checks)} failed"
-                 + "".join(f"\n  {'WARN' if c[3] == 'WARN' else 'FAIL'} {c[0]}:{c[1]}" for c in failed_checks))
+    lines.append(
+        f"Asset checks: {len(_checks(result)) - len(failed_checks)} passed, {len(failed_checks)} failed"
+        + "".join(f"\n  {'WARN' if c[3] == 'WARN' else 'FAIL'} {c[0]}:{c[1]}" for c in failed_checks)
+    )
     lines.append("")
     lines.append(f"DuckDB catalog: {settings.catalog_path}")
     for t in catalog_tables(settings.catalog_path):
         lines.append(f"  {t['table']:<36}{t['rows']:>8} rows")
     lines.append("")
-    lines.append(f"Query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.catalog_path}', "
-                 "read_only=True).sql('select * from marts.customer_revenue limit 5'))\"")
+    lines.append(
+        f"Query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.catalog_path}', "
+        "read_only=True).sql('select * from marts.customer_revenue limit 5'))\""
+    )
     lines.append(f"Lake:      {settings.lake_uri}")
-    lines.append("Open the UI (assets, checks, metadata, the file-drop sensor):  make ui  "
-                 "-> http://127.0.0.1:3000")
+    lines.append(
+        "Open the UI (assets, checks, metadata, the file-drop sensor):  make ui  -> http://127.0.0.1:3000"
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="maestro demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="maestro demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--no-seed", action="store_true", help="do not copy sample files into drop folders")
-    parser.add_argument("--no-servers", action="store_true",
-                        help="do not start the loopback S3, catalogue API and push endpoint")
+    parser.add_argument(
+        "--no-servers",
+        action="store_true",
+        help="do not start the loopback S3, catalogue API and push endpoint",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -160,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         from sandbox.environment import demo_environment
 
         with demo_environment(settings, sorted(load_contracts(settings.contracts_dir))) as env:
-            print(f"loopback stand-ins: S3 {env.s3_endpoint} ({len(env.uploaded)} objects), catalogue API "
-                  f"{env.api_url}, push endpoint {env.push_url} ({len(env.receipts)} batch pushed)",
-                  file=sys.stderr)
+            print(
+                f"loopback stand-ins: S3 {env.s3_endpoint} ({len(env.uploaded)} objects), catalogue API "
+                f"{env.api_url}, push endpoint {env.push_url} ({len(env.receipts)} batch pushed)",
+                file=sys.stderr,
+            )
             result = run_main_job(settings)
     print(summarize(settings, result))
     return 0 if result.success else 1

@@ -42,27 +42,50 @@ def check_specs(contract: Contract) -> list[CheckSpec]:
     required = [c.name for c in contract.columns if not c.nullable]
     ruled = [c.name for c in contract.columns if _has_rules(c)]
     specs = [
-        CheckSpec("schema_matches_contract", "error",
-                  f"The Delta table's columns and types are those of contract {contract.name} "
-                  f"v{contract.version} plus the ingest metadata columns."),
-        CheckSpec("row_accounting", "error",
-                  "Every input row is in exactly one place: rows read = rows committed + rows "
-                  "quarantined + duplicates dropped, and the table holds every committed row."),
-        CheckSpec("required_columns_not_null", "error",
-                  f"No nulls in required columns: {', '.join(required) or '(none)'}."),
-        CheckSpec("constraints_hold", "error",
-                  f"Every stored row keeps the contract's range, set and pattern rules "
-                  f"({', '.join(ruled) or 'no ruled columns'})."),
+        CheckSpec(
+            "schema_matches_contract",
+            "error",
+            f"The Delta table's columns and types are those of contract {contract.name} "
+            f"v{contract.version} plus the ingest metadata columns.",
+        ),
+        CheckSpec(
+            "row_accounting",
+            "error",
+            "Every input row is in exactly one place: rows read = rows committed + rows "
+            "quarantined + duplicates dropped, and the table holds every committed row.",
+        ),
+        CheckSpec(
+            "required_columns_not_null",
+            "error",
+            f"No nulls in required columns: {', '.join(required) or '(none)'}.",
+        ),
+        CheckSpec(
+            "constraints_hold",
+            "error",
+            f"Every stored row keeps the contract's range, set and pattern rules "
+            f"({', '.join(ruled) or 'no ruled columns'}).",
+        ),
     ]
     if contract.primary_key:
-        specs.append(CheckSpec("primary_key_unique_per_input", "error",
-                               f"({', '.join(contract.primary_key)}) is unique within each ingested input."))
+        specs.append(
+            CheckSpec(
+                "primary_key_unique_per_input",
+                "error",
+                f"({', '.join(contract.primary_key)}) is unique within each ingested input.",
+            )
+        )
     specs += [
-        CheckSpec("quarantine_rate", "warn",
-                  f"At most {1 - contract.completeness_min:.0%} of the rows read are quarantined "
-                  f"(contract completeness_min {contract.completeness_min})."),
-        CheckSpec("freshness", "warn",
-                  f"Newest row ingested within {contract.freshness.max_lag} (contract freshness SLO)."),
+        CheckSpec(
+            "quarantine_rate",
+            "warn",
+            f"At most {1 - contract.completeness_min:.0%} of the rows read are quarantined "
+            f"(contract completeness_min {contract.completeness_min}).",
+        ),
+        CheckSpec(
+            "freshness",
+            "warn",
+            f"Newest row ingested within {contract.freshness.max_lag} (contract freshness SLO).",
+        ),
     ]
     return specs
 
@@ -81,12 +104,18 @@ def _violation_sql(contract: Contract) -> dict[str, str]:
     for col in contract.columns:
         c, q = col.constraints, f'"{col.name}"'
         if c.min is not None:
-            lo = f"cast({_sql_literal(c.min)} as {'date' if col.type == 'date' else 'timestamptz'})" \
-                if col.type in ("date", "timestamp") else repr(c.min)
+            lo = (
+                f"cast({_sql_literal(c.min)} as {'date' if col.type == 'date' else 'timestamptz'})"
+                if col.type in ("date", "timestamp")
+                else repr(c.min)
+            )
             out[f"min:{col.name}"] = f"{q} < {lo}"
         if c.max is not None:
-            hi = f"cast({_sql_literal(c.max)} as {'date' if col.type == 'date' else 'timestamptz'})" \
-                if col.type in ("date", "timestamp") else repr(c.max)
+            hi = (
+                f"cast({_sql_literal(c.max)} as {'date' if col.type == 'date' else 'timestamptz'})"
+                if col.type in ("date", "timestamp")
+                else repr(c.max)
+            )
             out[f"max:{col.name}"] = f"{q} > {hi}"
         if c.allowed_values is not None:
             values = ", ".join(_sql_literal(v) for v in c.allowed_values)
@@ -141,6 +170,7 @@ def evaluate_checks(
         import pyarrow as pa
 
         actual = pa.schema(dt.schema().to_arrow())
+
         def norm(t: pa.DataType) -> str:
             return str(t).replace("large_string", "string").replace("string_view", "string")
 
@@ -148,13 +178,22 @@ def evaluate_checks(
         got = {f.name: norm(f.type) for f in actual}
         mismatched = {k: {"want": v, "got": got.get(k)} for k, v in want.items() if got.get(k) != v}
         extra = sorted(set(got) - set(want))
-        add("schema_matches_contract", not mismatched and not extra, mismatched=mismatched, extra_columns=extra)
+        add(
+            "schema_matches_contract",
+            not mismatched and not extra,
+            mismatched=mismatched,
+            extra_columns=extra,
+        )
 
         rows = con.execute("select count(*) from t").fetchone()[0]
         rc = dict(run_counts or {})
-        run_ok = not rc or rc.get("read", 0) == rc.get("valid", 0) + rc.get("rejected", 0) + rc.get("duplicates", 0)
+        run_ok = not rc or rc.get("read", 0) == rc.get("valid", 0) + rc.get("rejected", 0) + rc.get(
+            "duplicates", 0
+        )
         table_ok = committed_total is None or committed_total == rows
-        add("row_accounting", run_ok and table_ok, table_rows=rows, committed_by_ingests=committed_total, **rc)
+        add(
+            "row_accounting", run_ok and table_ok, table_rows=rows, committed_by_ingests=committed_total, **rc
+        )
 
         required = [c.name for c in contract.columns if not c.nullable]
         nulls = {}
@@ -179,21 +218,31 @@ def evaluate_checks(
 
         read = rc.get("read", 0)
         rate = (rc.get("rejected", 0) / read) if read else 0.0
-        add("quarantine_rate", rate <= 1 - contract.completeness_min + 1e-12,
-            quarantine_rate=round(rate, 4), allowed=round(1 - contract.completeness_min, 4))
+        add(
+            "quarantine_rate",
+            rate <= 1 - contract.completeness_min + 1e-12,
+            quarantine_rate=round(rate, 4),
+            allowed=round(1 - contract.completeness_min, 4),
+        )
 
         newest = con.execute("select max(_ingested_at) from t").fetchone()[0]
         now = now or datetime.now(UTC)
         lag = (now - newest).total_seconds() if newest is not None else None
         max_lag = contract.freshness_max_lag.total_seconds()
-        add("freshness", lag is not None and lag <= max_lag,
-            lag_seconds=None if lag is None else round(lag, 1), max_lag_seconds=max_lag)
+        add(
+            "freshness",
+            lag is not None and lag <= max_lag,
+            lag_seconds=None if lag is None else round(lag, 1),
+            max_lag_seconds=max_lag,
+        )
     finally:
         con.close()
     return outcomes
 
 
-def committed_rows_by_ingests(quarantine_uri: str, *, storage_options: Mapping[str, str] | None = None) -> int:
+def committed_rows_by_ingests(
+    quarantine_uri: str, *, storage_options: Mapping[str, str] | None = None
+) -> int:
     """Sum of rows committed to bronze by every ingest, from the quarantine commits' counts."""
     import json
 

@@ -32,7 +32,7 @@ from connectors.exceptions import ConnectorError, SourceUnavailableError
 from connectors.factory import build_source
 from contracts.model import Contract
 from lake.catalog import publish_table
-from lake.delta import Lake, open_table, table_facts
+from lake.delta import Lake, ensure_table, open_table, table_facts
 from pipeline.ingest import IngestResult, ingest_object
 
 
@@ -67,8 +67,12 @@ class DatasetReport:
 
 
 def _error(source: str, input_ref: str | None, err: Exception) -> dict[str, Any]:
-    return {"source": source, "input": input_ref, "error": str(err),
-            "retryable": isinstance(err, SourceUnavailableError)}
+    return {
+        "source": source,
+        "input": input_ref,
+        "error": str(err),
+        "retryable": isinstance(err, SourceUnavailableError),
+    }
 
 
 def lake_for(settings: Settings) -> Lake:
@@ -96,10 +100,12 @@ def ingest_dataset(
     t0 = time.perf_counter()
     lake = lake_for(settings)
     report = DatasetReport(dataset=contract.name, contract_version=contract.version)
+    _ensure_tables(contract, lake)
     for spec in sources:
         try:
-            source = build_source(spec.kind, spec.as_config(), base_dir=settings.repo_root,
-                                  state_dir=settings.state_dir)
+            source = build_source(
+                spec.kind, spec.as_config(), base_dir=settings.repo_root, state_dir=settings.state_dir
+            )
         except ConnectorError as err:
             report.input_errors.append(_error(spec.name, None, err))
             continue
@@ -120,11 +126,27 @@ def ingest_dataset(
         for layer, facts in (("bronze", report.bronze), ("quarantine", report.quarantine)):
             if facts["exists"]:
                 report.catalog.append(
-                    publish_table(settings.catalog_path, layer, contract.name,
-                                  lake.table_uri(layer, contract.name), storage_options=opts)
+                    publish_table(
+                        settings.catalog_path,
+                        layer,
+                        contract.name,
+                        lake.table_uri(layer, contract.name),
+                        storage_options=opts,
+                    )
                 )
     report.wall_s = time.perf_counter() - t0
     return report
+
+
+def _ensure_tables(contract: Contract, lake: Lake) -> None:
+    """Create the dataset's (empty) tables before any data arrives: the catalog and the checks
+    always find them, and an empty table honestly says "no data yet"."""
+    from contracts.enforce import bronze_schema, quarantine_schema
+
+    opts = lake.options()
+    for layer, schema in (("bronze", bronze_schema(contract)), ("quarantine", quarantine_schema(contract))):
+        ensure_table(lake.table_uri(layer, contract.name), schema, name=f"{layer}_{contract.name}",
+                     storage_options=opts)
 
 
 def _ingest_discovered(source: Source, contract: Contract, lake: Lake, report: DatasetReport) -> None:
@@ -137,8 +159,9 @@ def _ingest_discovered(source: Source, contract: Contract, lake: Lake, report: D
         _ingest_one(source, obj, contract, lake, report)
 
 
-def _ingest_one(source: Source, obj: SourceObject, contract: Contract, lake: Lake,
-                report: DatasetReport) -> IngestResult | None:
+def _ingest_one(
+    source: Source, obj: SourceObject, contract: Contract, lake: Lake, report: DatasetReport
+) -> IngestResult | None:
     try:
         result = ingest_object(source, obj, contract, lake)
     except ConnectorError as err:
@@ -178,8 +201,9 @@ def committed_manifests(lake: Lake, dataset: str) -> list[dict[str, Any]]:
     return out
 
 
-def _ingest_s3(source: Source, contract: Contract, lake: Lake, report: DatasetReport,
-               *, only: Sequence[str] | None) -> None:
+def _ingest_s3(
+    source: Source, contract: Contract, lake: Lake, report: DatasetReport, *, only: Sequence[str] | None
+) -> None:
     """New or changed objects (by key and ETag, against what the lake records as committed)."""
     from connectors.s3.source import S3Source
     from connectors.s3.state import ingested_from_manifests
@@ -202,7 +226,8 @@ def _ingest_s3(source: Source, contract: Contract, lake: Lake, report: DatasetRe
                 report.input_errors.append(_error(source.name, obj.uri, err))
                 continue
             spooled = _SpooledSource(
-                source, lambda n, o=obj, p=fetched.path: source.read_spool(o, p, batch_rows=n))
+                source, lambda n, o=obj, p=fetched.path: source.read_spool(o, p, batch_rows=n)
+            )
             _ingest_one(spooled, fetched.manifest_object(obj), contract, lake, report)
 
 
@@ -220,8 +245,7 @@ def _ingest_pull(source: Source, contract: Contract, lake: Lake, report: Dataset
         return  # nothing newer than the cursor
     from connectors.http_pull import read_spool
 
-    spooled = _SpooledSource(
-        source, lambda n: read_spool(pulled.spool_path, n, columns=list(pulled.columns)))
+    spooled = _SpooledSource(source, lambda n: read_spool(pulled.spool_path, n, columns=list(pulled.columns)))
     result = _ingest_one(spooled, pulled.source_object(), contract, lake, report)
     if result is not None and result.status in ("committed", "already_committed"):
         if pulled.new_cursor is not None and source.cursor_store is not None:
@@ -229,8 +253,9 @@ def _ingest_pull(source: Source, contract: Contract, lake: Lake, report: Dataset
         pulled.spool_path.unlink(missing_ok=True)
 
 
-def _ingest_push(source: Source, contract: Contract, lake: Lake, report: DatasetReport,
-                 *, only: Sequence[str] | None) -> None:
+def _ingest_push(
+    source: Source, contract: Contract, lake: Lake, report: DatasetReport, *, only: Sequence[str] | None
+) -> None:
     """Ingest landed push batches; mark each processed or failed (moved, never deleted)."""
     from connectors.http_push.exceptions import LandingError
     from connectors.http_push.reader import PushSource
@@ -247,24 +272,26 @@ def _ingest_push(source: Source, contract: Contract, lake: Lake, report: Dataset
                 source.landing.mark_processed(contract.name, batch_id, details=result.summary())
             else:
                 error = result.error if result is not None else report.input_errors[-1]["error"]
-                source.landing.mark_failed(contract.name, batch_id, error=error or "unknown error",
-                                           details={"contract_version": contract.version})
+                source.landing.mark_failed(
+                    contract.name,
+                    batch_id,
+                    error=error or "unknown error",
+                    details={"contract_version": contract.version},
+                )
         except LandingError as err:  # another run finished this batch first
             report.input_errors.append({"source": source.name, "input": batch_id, "error": str(err)})
 
 
-def _ingest_drop_folder(source: Source, contract: Contract, lake: Lake, report: DatasetReport,
-                        *, files: Sequence[str] | None) -> None:
+def _ingest_drop_folder(
+    source: Source, contract: Contract, lake: Lake, report: DatasetReport, *, files: Sequence[str] | None
+) -> None:
     from connectors.file_drop import FileDropSource
 
     assert isinstance(source, FileDropSource)
     folder = source.folder
     folder.ensure()
     folder.recover_stale()
-    if files:
-        candidates = [Path(f) for f in files]
-    else:
-        candidates = [f.path for f in folder.complete_files()]
+    candidates = [Path(f) for f in files] if files else [f.path for f in folder.complete_files()]
     for path in candidates:
         claimed = folder.claim(path)
         if claimed is None:
@@ -272,11 +299,24 @@ def _ingest_drop_folder(source: Source, contract: Contract, lake: Lake, report: 
         obj = describe_file(str(claimed))
         result = _ingest_one(source, obj, contract, lake, report)
         if result is not None and result.status in ("committed", "already_committed"):
-            folder.archive_file(claimed, sha256=obj.sha256,
-                                record={"manifest": result.manifest.to_dict(), **result.summary(),
-                                        "original_name": path.name})
+            folder.archive_file(
+                claimed,
+                sha256=obj.sha256,
+                record={
+                    "manifest": result.manifest.to_dict(),
+                    **result.summary(),
+                    "original_name": path.name,
+                },
+            )
         else:
             error = result.error if result is not None else report.input_errors[-1]["error"]
-            folder.quarantine_file(claimed, sha256=obj.sha256, error=error or "unknown error",
-                                   detail={"dataset": contract.name, "source": source.name,
-                                           "contract_version": contract.version})
+            folder.quarantine_file(
+                claimed,
+                sha256=obj.sha256,
+                error=error or "unknown error",
+                detail={
+                    "dataset": contract.name,
+                    "source": source.name,
+                    "contract_version": contract.version,
+                },
+            )

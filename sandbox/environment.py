@@ -68,11 +68,19 @@ def _push_config(settings: Settings, datasets: list[str], public_pem: Path) -> A
     from connectors.http_push.config import PushConfig
 
     spec = next((s for s in load_sources(settings) if s.kind == "http_push"), None)
-    landing = resolve_path(settings, str(spec.options["landing_root"])) if spec else settings.landing_dir / "push"
-    return PushConfig.from_dict({
-        "landing_root": str(landing), "datasets": datasets, "issuer": DEMO_ISSUER,
-        "audience": DEMO_AUDIENCE, "public_key_pems": [str(public_pem)], "algorithms": ["EdDSA"],
-    })
+    landing = (
+        resolve_path(settings, str(spec.options["landing_root"])) if spec else settings.landing_dir / "push"
+    )
+    return PushConfig.from_dict(
+        {
+            "landing_root": str(landing),
+            "datasets": datasets,
+            "issuer": DEMO_ISSUER,
+            "audience": DEMO_AUDIENCE,
+            "public_key_pems": [str(public_pem)],
+            "algorithms": ["EdDSA"],
+        }
+    )
 
 
 @contextmanager
@@ -91,16 +99,23 @@ def demo_environment(settings: Settings, datasets: list[str]) -> Iterator[DemoEn
         env.uploaded = _upload_shipments(s3.client(), samples)
         env.api_url = stack.enter_context(serve_app(sample_api(token=token)))
         keys = ensure_partner_keys(settings.keys_dir)
-        env.push_url = stack.enter_context(serve_app(push_app(_push_config(settings, datasets, keys.public_pem))))
-        stack.enter_context(_patched_env({
-            **s3.env(),
-            "MAESTRO_S3_ENDPOINT_URL": s3.endpoint_url,
-            "MAESTRO_SAMPLE_API_URL": env.api_url,
-            "SAMPLE_API_TOKEN": token,
-        }))
+        env.push_url = stack.enter_context(
+            serve_app(push_app(_push_config(settings, datasets, keys.public_pem)))
+        )
+        stack.enter_context(
+            _patched_env(
+                {
+                    **s3.env(),
+                    "MAESTRO_S3_ENDPOINT_URL": s3.endpoint_url,
+                    "MAESTRO_SAMPLE_API_URL": env.api_url,
+                    "SAMPLE_API_TOKEN": token,
+                }
+            )
+        )
         jwt_token = sign_token(keys, subject="psp-demo", scopes=["push:payments"])
         for path in sorted((samples / "payments").glob("*.csv")):
             body = path.read_bytes()
-            env.receipts.append(push_batch(env.push_url, jwt_token, "payments", body,
-                                           idempotency_key=f"demo-{path.name}"))
+            env.receipts.append(
+                push_batch(env.push_url, jwt_token, "payments", body, idempotency_key=f"demo-{path.name}")
+            )
         yield env

@@ -34,10 +34,18 @@ def ensure_partner_keys(keys_dir: Path, name: str = "demo-partner") -> PartnerKe
         key = Ed25519PrivateKey.generate()
         fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-        public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+            f.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        public.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
     return PartnerKeys(private, public)
 
 
@@ -48,21 +56,37 @@ def sign_token(keys: PartnerKeys, *, subject: str, scopes: list[str], ttl_s: int
 
     key = serialization.load_pem_private_key(keys.private_pem.read_bytes(), password=None)
     now = datetime.now(UTC)
-    claims = {"iss": DEMO_ISSUER, "aud": DEMO_AUDIENCE, "sub": subject, "scope": " ".join(scopes),
-              "iat": now, "nbf": now, "exp": now + timedelta(seconds=ttl_s), "jti": uuid.uuid4().hex}
+    claims = {
+        "iss": DEMO_ISSUER,
+        "aud": DEMO_AUDIENCE,
+        "sub": subject,
+        "scope": " ".join(scopes),
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=ttl_s),
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode(claims, key, algorithm="EdDSA")  # type: ignore[arg-type]
 
 
-def push_batch(base_url: str, token: str, dataset: str, body: bytes, *, content_type: str = "text/csv",
-               idempotency_key: str | None = None) -> dict[str, Any]:
+def push_batch(
+    base_url: str,
+    token: str,
+    dataset: str,
+    body: bytes,
+    *,
+    content_type: str = "text/csv",
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
     """POST one batch; return the receipt (raises with the status and error body otherwise)."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
-    response = httpx.post(f"{base_url}/v1/datasets/{dataset}/batches", content=body, headers=headers,
-                          timeout=30)
+    response = httpx.post(
+        f"{base_url}/v1/datasets/{dataset}/batches", content=body, headers=headers, timeout=30
+    )
     if response.status_code != 202:
         raise RuntimeError(f"push of {dataset} batch refused: {response.status_code} {response.text[:300]}")
     return dict(response.json())

@@ -17,8 +17,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(app: Any, *, host: str = "127.0.0.1", port: int | None = None,
-              start_timeout_s: float = 20.0) -> Iterator[str]:
+def serve_app(
+    app: Any, *, host: str = "127.0.0.1", port: int | None = None, start_timeout_s: float = 20.0
+) -> Iterator[str]:
     """Run ``app`` for the duration of the block; yield its base URL (``http://127.0.0.1:port``)."""
     import uvicorn
 

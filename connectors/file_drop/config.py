@@ -34,7 +34,5 @@ class FileDropConfig(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-            )
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
             raise SourceConfigError(f"file_drop source {raw.get('name', '?')!r}: {problems}") from err

@@ -14,6 +14,7 @@ gets ``FileNotFoundError`` and skips it.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
@@ -119,8 +120,13 @@ class DropFolder:
         """Move an unreadable file into quarantine with an error report beside it."""
         self.quarantine.mkdir(parents=True, exist_ok=True)
         dest = _free_name(self.quarantine / f"{sha256[:16]}__{claimed.name}")
-        report = {"file": claimed.name, "sha256": sha256, "error": error,
-                  "quarantined_at": datetime.now(UTC).isoformat(), **detail}
+        report = {
+            "file": claimed.name,
+            "sha256": sha256,
+            "error": error,
+            "quarantined_at": datetime.now(UTC).isoformat(),
+            **detail,
+        }
         _write_json(dest.with_name(dest.name + ".error.json"), report)
         os.rename(claimed, dest)
         _remove_empty(claimed.parent)
@@ -153,7 +159,5 @@ def _free_name(path: Path) -> Path:
 
 
 def _remove_empty(d: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not empty: another claim still uses it
         d.rmdir()
-    except OSError:
-        pass

@@ -1,3 +1,5 @@
+{{ config(meta={"dagster": {"ref": {"name": "daily_revenue"}}}) }}
+
 -- Both marts account for the paid revenue of staging exactly once: daily_revenue all of it,
 -- customer_revenue the part whose customer is in staging. Returns a row when either is off.
 with

@@ -36,8 +36,12 @@ def test_every_shipped_contract_loads() -> None:
         ("'^[a-z]+$'", "'^[a-z+$'", "columns[1].constraints.pattern", "not a valid regular expression"),
         ("owner: team@example.com\n", "", "owner", "required field is missing"),
         ("description: Things.", "description: Things.\ncolour: red", "colour", "unknown field"),
-        ("{name: id, type: int64, nullable: false}", "{name: id, type: int64, nullable: true}",
-         "(top level)", "must be nullable: false"),
+        (
+            "{name: id, type: int64, nullable: false}",
+            "{name: id, type: int64, nullable: true}",
+            "(top level)",
+            "must be nullable: false",
+        ),
     ],
 )
 def test_an_invalid_contract_names_the_file_the_field_and_the_problem(
@@ -50,7 +54,9 @@ def test_an_invalid_contract_names_the_file_the_field_and_the_problem(
         load_contract(path)
     message = str(info.value)
     assert str(path) in message
-    assert any(line.strip().startswith(f"{field}:") and problem in line for line in message.splitlines()), message
+    assert any(line.strip().startswith(f"{field}:") and problem in line for line in message.splitlines()), (
+        message
+    )
 
 
 def test_a_contract_must_be_named_like_its_file(tmp_path: Path) -> None:

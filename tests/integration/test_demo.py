@@ -18,8 +18,14 @@ def _demo(home: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MAESTRO_HOME": str(home)}
     for var in ("MAESTRO_LAKE_URI", "MAESTRO_CATALOG_PATH", "MAESTRO_SOURCES", "DAGSTER_HOME"):
         env.pop(var, None)
-    return subprocess.run([sys.executable, "-m", "orchestration.demo"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration.demo"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.slow

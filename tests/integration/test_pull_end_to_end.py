@@ -47,12 +47,28 @@ class Flaky:
 
 
 def _settings(make_settings, url: str, **extra):  # noqa: ANN001, ANN202
-    entry = {"name": "catalogue_api", "kind": "http_pull", "dataset": "products", "url": f"{url}/products",
-             "auth": {"token_env": "SAMPLE_API_TOKEN"}, "format": "json", "record_path": "data.items",
-             "pagination": {"type": "page_number", "page_param": "page", "start": 1,
-                            "size_param": "page_size", "page_size": 7},
-             "incremental": {"cursor_field": "updated_at", "param": "updated_since"},
-             "timeout_s": 0.5, "max_retries": 4, "backoff_base_s": 0.01, "backoff_max_s": 0.05, **extra}
+    entry = {
+        "name": "catalogue_api",
+        "kind": "http_pull",
+        "dataset": "products",
+        "url": f"{url}/products",
+        "auth": {"token_env": "SAMPLE_API_TOKEN"},
+        "format": "json",
+        "record_path": "data.items",
+        "pagination": {
+            "type": "page_number",
+            "page_param": "page",
+            "start": 1,
+            "size_param": "page_size",
+            "page_size": 7,
+        },
+        "incremental": {"cursor_field": "updated_at", "param": "updated_since"},
+        "timeout_s": 0.5,
+        "max_retries": 4,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.05,
+        **extra,
+    }
     return make_settings([entry], SAMPLE_API_TOKEN=TOKEN)
 
 

@@ -22,24 +22,53 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "payments" / "payments_2026-11-03.csv"
 
 
-def test_a_pushed_batch_lands_in_bronze_after_the_sensor_runs_and_bad_pushes_land_nothing(make_settings) -> None:  # noqa: ANN001
-    settings = make_settings([{"name": "psp_push", "kind": "http_push", "dataset": "payments",
-                               "landing_root": "${MAESTRO_LANDING}/push"}])
+def test_a_pushed_batch_lands_in_bronze_after_the_sensor_runs_and_bad_pushes_land_nothing(
+    make_settings,
+) -> None:  # noqa: ANN001
+    settings = make_settings(
+        [
+            {
+                "name": "psp_push",
+                "kind": "http_push",
+                "dataset": "payments",
+                "landing_root": "${MAESTRO_LANDING}/push",
+            }
+        ]
+    )
     landing = resolve_path(settings, str(load_sources(settings)[0].options["landing_root"]))
     keys = ensure_partner_keys(settings.keys_dir)
-    cfg = PushConfig.from_dict({"landing_root": str(landing), "datasets": sorted(load_contracts()),
-                                "issuer": DEMO_ISSUER, "audience": DEMO_AUDIENCE,
-                                "public_key_pems": [str(keys.public_pem)], "algorithms": ["EdDSA"]})
+    cfg = PushConfig.from_dict(
+        {
+            "landing_root": str(landing),
+            "datasets": sorted(load_contracts()),
+            "issuer": DEMO_ISSUER,
+            "audience": DEMO_AUDIENCE,
+            "public_key_pems": [str(keys.public_pem)],
+            "algorithms": ["EdDSA"],
+        }
+    )
     with serve_app(create_app(cfg)) as url:
         # Refused: no token, and a token without the payments scope. Nothing lands.
-        r = httpx.post(f"{url}/v1/datasets/payments/batches", content=SAMPLE.read_bytes(),
-                       headers={"Content-Type": "text/csv"}, timeout=10)
+        r = httpx.post(
+            f"{url}/v1/datasets/payments/batches",
+            content=SAMPLE.read_bytes(),
+            headers={"Content-Type": "text/csv"},
+            timeout=10,
+        )
         assert r.status_code == 401
         wrong_scope = sign_token(keys, subject="psp", scopes=["push:orders"])
-        r = httpx.post(f"{url}/v1/datasets/payments/batches", content=SAMPLE.read_bytes(),
-                       headers={"Content-Type": "text/csv", "Authorization": f"Bearer {wrong_scope}"}, timeout=10)
+        r = httpx.post(
+            f"{url}/v1/datasets/payments/batches",
+            content=SAMPLE.read_bytes(),
+            headers={"Content-Type": "text/csv", "Authorization": f"Bearer {wrong_scope}"},
+            timeout=10,
+        )
         assert r.status_code == 403
-        assert not list((landing / "payments" / "batches").glob("*.csv")) if (landing / "payments").exists() else True
+        assert (
+            not list((landing / "payments" / "batches").glob("*.csv"))
+            if (landing / "payments").exists()
+            else True
+        )
 
         token = sign_token(keys, subject="psp", scopes=["push:payments"])
         receipt = push_batch(url, token, "payments", SAMPLE.read_bytes(), idempotency_key="k-1")
@@ -54,11 +83,15 @@ def test_a_pushed_batch_lands_in_bronze_after_the_sensor_runs_and_bad_pushes_lan
         assert request.tags["maestro/batch"] == receipt["batch_id"]
         job = defs.resolve_implicit_global_asset_job_def()
         run = job.execute_in_process(
-            instance=instance, run_config=request.run_config,
-            asset_selection=[AssetKey(["bronze", "payments"]), AssetKey(["quarantine", "payments"])])
+            instance=instance,
+            run_config=request.run_config,
+            asset_selection=[AssetKey(["bronze", "payments"]), AssetKey(["quarantine", "payments"])],
+        )
         assert run.success
         # The batch is processed: a later tick requests nothing.
-        assert not sensor.evaluate_tick(build_sensor_context(instance=instance, definitions=defs)).run_requests
+        assert not sensor.evaluate_tick(
+            build_sensor_context(instance=instance, definitions=defs)
+        ).run_requests
 
     lake = lake_for(settings)
     assert table_facts(lake.table_uri("bronze", "payments"))["rows"] == 36

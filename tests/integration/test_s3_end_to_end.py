@@ -20,7 +20,9 @@ def _rows(start: int, n: int, *, bad: int | None = None) -> bytes:
     lines = []
     for i in range(start, start + n):
         carrier = "fedex" if i == bad else "dhl"
-        lines.append(f"SHP-{i:07d},ORD-{100000 + i:06d},{carrier},in_transit,2026-11-03T10:{i % 60:02d}:00Z,1.5")
+        lines.append(
+            f"SHP-{i:07d},ORD-{100000 + i:06d},{carrier},in_transit,2026-11-03T10:{i % 60:02d}:00Z,1.5"
+        )
     return (HEADER + "\n".join(lines) + "\n").encode()
 
 
@@ -30,9 +32,20 @@ def test_new_objects_once_changed_objects_again_and_restarts_repeat_nothing(make
         for bucket in ("carrier", "lake"):
             client.create_bucket(Bucket=bucket)
         settings = make_settings(
-            [{"name": "carrier_s3", "kind": "s3", "dataset": "shipments", "bucket": "carrier",
-              "prefix": "in/", "endpoint_url": s3.endpoint_url, "region": s3.region}],
-            MAESTRO_LAKE_URI="s3://lake/maestro", **s3.env())
+            [
+                {
+                    "name": "carrier_s3",
+                    "kind": "s3",
+                    "dataset": "shipments",
+                    "bucket": "carrier",
+                    "prefix": "in/",
+                    "endpoint_url": s3.endpoint_url,
+                    "region": s3.region,
+                }
+            ],
+            MAESTRO_LAKE_URI="s3://lake/maestro",
+            **s3.env(),
+        )
         contract = load_contracts()["shipments"]
         sources = load_sources(settings)
         client.put_object(Bucket="carrier", Key="in/a.csv", Body=_rows(1, 20, bad=5))
@@ -68,10 +81,23 @@ def test_new_objects_once_changed_objects_again_and_restarts_repeat_nothing(make
 
 def test_an_unreachable_bucket_is_a_clear_retryable_error_and_commits_nothing(make_settings) -> None:  # noqa: ANN001
     settings = make_settings(
-        [{"name": "carrier_s3", "kind": "s3", "dataset": "shipments", "bucket": "carrier",
-          "prefix": "in/", "endpoint_url": "http://127.0.0.1:9", "region": "us-east-1",
-          "max_attempts": 2, "connect_timeout": 0.5, "read_timeout": 0.5}],
-        AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
+        [
+            {
+                "name": "carrier_s3",
+                "kind": "s3",
+                "dataset": "shipments",
+                "bucket": "carrier",
+                "prefix": "in/",
+                "endpoint_url": "http://127.0.0.1:9",
+                "region": "us-east-1",
+                "max_attempts": 2,
+                "connect_timeout": 0.5,
+                "read_timeout": 0.5,
+            }
+        ],
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="y",
+    )
     report = ingest_dataset(settings, load_contracts()["shipments"], load_sources(settings))
     assert report.results == []
     [err] = report.input_errors

@@ -40,7 +40,9 @@ def _orders_csv(path: Path, rows: int) -> int:
     for i in range(1, rows + 1):
         amount = "oops" if i % 50 == 0 else f"{i % 997}.25"
         valid += i % 50 != 0
-        lines.append(f"ORD-{i:06d},{1000 + i % 300},2026-11-01T10:{i % 60:02d}:00Z,{amount},EUR,paid,{1 + i % 5}")
+        lines.append(
+            f"ORD-{i:06d},{1000 + i % 300},2026-11-01T10:{i % 60:02d}:00Z,{amount},EUR,paid,{1 + i % 5}"
+        )
     path.write_text("\n".join(lines) + "\n")
     return valid
 
@@ -57,14 +59,22 @@ def test_killing_the_ingest_at_random_moments_then_rerunning_commits_every_row_o
     lake_root = str(tmp_path / "lake")
     # Calibrate: how long does a whole run take here (into a throwaway lake)?
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", CHILD.format(repo=str(REPO), path=str(path),
-                                                         lake=str(tmp_path / "calibration"))], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD.format(repo=str(REPO), path=str(path), lake=str(tmp_path / "calibration")),
+        ],
+        check=True,
+    )
     full = time.perf_counter() - t0
     code = CHILD.format(repo=str(REPO), path=str(path), lake=lake_root)
     rng = random.Random(11)
     kills = 0
     for _ in range(4):
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.5, 0.97) * full)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
@@ -80,7 +90,9 @@ def test_killing_the_ingest_at_random_moments_then_rerunning_commits_every_row_o
     assert kills >= 1, "the test must actually kill at least one run"
 
 
-def test_a_crash_between_the_bronze_and_quarantine_commits_is_repaired_without_duplicates(tmp_path: Path) -> None:
+def test_a_crash_between_the_bronze_and_quarantine_commits_is_repaired_without_duplicates(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "orders.csv"
     valid = _orders_csv(path, 500)
     contract = load_contracts()["orders"]
@@ -93,8 +105,12 @@ def test_a_crash_between_the_bronze_and_quarantine_commits_is_repaired_without_d
     manifest = Manifest(source="crash", kind="csv", dataset="orders", objects=(obj,))
     enf = Enforcer(contract, context=InputContext(manifest.id, obj.uri, obj.sha256, None))
     batches = [enf.process(b).valid for b in src.read(obj)]
-    append_idempotent(lake.table_uri("bronze", "orders"), batches, schema=bronze_schema(contract),
-                      app_id=app_id_for("orders", manifest))
+    append_idempotent(
+        lake.table_uri("bronze", "orders"),
+        batches,
+        schema=bronze_schema(contract),
+        app_id=app_id_for("orders", manifest),
+    )
 
     result = ingest_object(src, obj, contract, lake)
 

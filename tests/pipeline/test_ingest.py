@@ -19,9 +19,16 @@ EXPECTED = json.loads((SAMPLES / "expected.json").read_text())
 
 
 def _source(path: Path, dataset: str) -> CsvSource:
-    return CsvSource(CsvSourceConfig.from_dict(
-        {"name": f"{dataset}_test", "dataset": dataset, "paths": [str(path)],
-         "options": {"null_values": ["", "NA"]}}))
+    return CsvSource(
+        CsvSourceConfig.from_dict(
+            {
+                "name": f"{dataset}_test",
+                "dataset": dataset,
+                "paths": [str(path)],
+                "options": {"null_values": ["", "NA"]},
+            }
+        )
+    )
 
 
 def _sample_files() -> list[tuple[str, Path]]:
@@ -48,7 +55,11 @@ def test_counts_reconcile_and_match_the_documented_bad_rows(name: str, path: Pat
     assert result.status == "committed"
     assert c.read == c.valid + c.rejected + c.duplicates
     assert (c.read, c.valid, c.rejected, c.duplicates) == (
-        spec["rows_read"], spec["valid"], spec["quarantined"], spec["exact_duplicates"])
+        spec["rows_read"],
+        spec["valid"],
+        spec["quarantined"],
+        spec["exact_duplicates"],
+    )
     assert table_facts(lake.table_uri("bronze", contract.name))["rows"] == spec["valid"]
     assert table_facts(lake.table_uri("quarantine", contract.name))["rows"] == spec["quarantined"]
 
@@ -69,7 +80,9 @@ def test_every_bad_row_is_in_quarantine_with_its_reason_and_original_values(
     for bad in spec["quarantined_rows"]:
         row = by_row.get(bad["line"] - 1)
         assert row is not None, f"{name} line {bad['line']} ({bad['note']}) is not in quarantine"
-        assert bad["reason"] in row["_reasons"], f"line {bad['line']}: {row['_reasons']} lacks {bad['reason']}"
+        assert bad["reason"] in row["_reasons"], (
+            f"line {bad['line']}: {row['_reasons']} lacks {bad['reason']}"
+        )
         assert row["_errors"], "a human-readable error is kept"
         assert row["_source_sha256"] == obj.sha256 and row["_source_uri"] == obj.uri
         # The original text is kept verbatim (the first column of the original line).
@@ -83,8 +96,10 @@ def test_reingesting_the_same_file_commits_nothing(lake: Lake, tmp_path: Path) -
     contract = load_contracts()["customers"]
     src = _source(SAMPLES / "customers.csv", "customers")
     first = ingest_object(src, src.discover()[0], contract, lake)
-    versions = (DeltaTable(lake.table_uri("bronze", "customers")).version(),
-                DeltaTable(lake.table_uri("quarantine", "customers")).version())
+    versions = (
+        DeltaTable(lake.table_uri("bronze", "customers")).version(),
+        DeltaTable(lake.table_uri("quarantine", "customers")).version(),
+    )
 
     again = ingest_object(src, src.discover()[0], contract, lake)
     # The same bytes under another name are the same input too.
@@ -96,8 +111,10 @@ def test_reingesting_the_same_file_commits_nothing(lake: Lake, tmp_path: Path) -
     assert first.status == "committed"
     assert again.status == copy.status == "already_committed"
     assert again.counts.valid == first.counts.valid  # the recorded counts are reported back
-    assert (DeltaTable(lake.table_uri("bronze", "customers")).version(),
-            DeltaTable(lake.table_uri("quarantine", "customers")).version()) == versions
+    assert (
+        DeltaTable(lake.table_uri("bronze", "customers")).version(),
+        DeltaTable(lake.table_uri("quarantine", "customers")).version(),
+    ) == versions
     assert table_facts(lake.table_uri("bronze", "customers"))["rows"] == first.counts.valid
 
 
@@ -128,5 +145,7 @@ def test_columns_that_do_not_fit_the_contract_fail_the_whole_input_with_a_clear_
     assert result.status == "failed"
     assert "orders_wrong.csv" in result.error
     assert "required columns missing" in result.error and "surprise" in result.error
-    assert not table_facts(lake.table_uri("bronze", "orders"))["exists"] or \
-        not table_facts(lake.table_uri("bronze", "orders"))["rows"]
+    assert (
+        not table_facts(lake.table_uri("bronze", "orders"))["exists"]
+        or not table_facts(lake.table_uri("bronze", "orders"))["rows"]
+    )

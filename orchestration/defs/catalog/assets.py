@@ -5,7 +5,6 @@ mart, re-publishes anything stale, then records what analysts can query and chec
 published lake table holds exactly the Delta table's rows.
 """
 
-
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,8 +26,13 @@ def build_catalog_asset(datasets: Sequence[str], upstream: Sequence[dg.AssetKey]
         kinds={"duckdb"},
         description="One DuckDB file where every bronze table, quarantine table and mart is "
         "queryable by name. Open it with `duckdb -readonly <path>`.",
-        check_specs=[dg.AssetCheckSpec("lake_tables_match_delta", asset=CATALOG_KEY,
-                                       description="Every published lake table has the Delta table's row count.")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "lake_tables_match_delta",
+                asset=CATALOG_KEY,
+                description="Every published lake table has the Delta table's row count.",
+            )
+        ],
     )
     def analyst_catalog(context: dg.AssetExecutionContext, maestro: MaestroResource) -> dg.MaterializeResult:
         settings = maestro.settings()
@@ -40,12 +44,18 @@ def build_catalog_asset(datasets: Sequence[str], upstream: Sequence[dg.AssetKey]
                 facts = table_facts(uri, storage_options=lake.options())
                 if not facts["exists"]:
                     continue
-                published = publish_table(settings.catalog_path, layer, ds, uri, storage_options=lake.options())
+                published = publish_table(
+                    settings.catalog_path, layer, ds, uri, storage_options=lake.options()
+                )
                 if published["rows"] != facts["rows"]:
-                    mismatches.append({"table": f"{layer}.{ds}", "delta": facts["rows"], "duckdb": published["rows"]})
+                    mismatches.append(
+                        {"table": f"{layer}.{ds}", "delta": facts["rows"], "duckdb": published["rows"]}
+                    )
         tables = catalog_tables(settings.catalog_path)
-        md = "\n".join(["| table | type | rows |", "|---|---|---|"]
-                       + [f"| {t['table']} | {t['type']} | {t['rows']} |" for t in tables])
+        md = "\n".join(
+            ["| table | type | rows |", "|---|---|---|"]
+            + [f"| {t['table']} | {t['type']} | {t['rows']} |" for t in tables]
+        )
         context.log.info(f"catalog {settings.catalog_path}: {len(tables)} tables")
         return dg.MaterializeResult(
             metadata={
@@ -55,8 +65,13 @@ def build_catalog_asset(datasets: Sequence[str], upstream: Sequence[dg.AssetKey]
                 "table_count": len(tables),
                 "dagster/row_count": sum(t["rows"] for t in tables),
             },
-            check_results=[dg.AssetCheckResult(check_name="lake_tables_match_delta", passed=not mismatches,
-                                               metadata={"mismatches": dg.MetadataValue.json(mismatches)})],
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="lake_tables_match_delta",
+                    passed=not mismatches,
+                    metadata={"mismatches": dg.MetadataValue.json(mismatches)},
+                )
+            ],
         )
 
     return analyst_catalog

@@ -5,11 +5,10 @@ Asset keys: sources map to ``bronze/<dataset>`` (the ingest assets), models to
 ``seeds/<name>``. dbt writes into the analysts' DuckDB catalog, so runs hold the catalog lock.
 """
 
-
 import os
 import sys
-from pathlib import Path
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,7 +16,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from config.settings import Settings
 from lake.catalog import catalog_lock
-from orchestration.defs.dbt.project import DBT_PROJECT_DIR, DBT_TARGET_DIR, dbt_env, ensure_manifest
+from orchestration.defs.dbt.project import DBT_PROJECT_DIR, dbt_env, ensure_manifest
 from orchestration.resources import MaestroResource
 
 
@@ -39,12 +38,14 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
     manifest = ensure_manifest(settings)
 
     @dbt_assets(manifest=manifest, dagster_dbt_translator=MaestroDbtTranslator(), name="dbt_models")
-    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource,
-                   maestro: MaestroResource) -> Iterator[Any]:
+    def dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, maestro: MaestroResource
+    ) -> Iterator[Any]:
         run_settings = maestro.settings()
         os.environ.update(dbt_env(run_settings))
         with catalog_lock(run_settings.catalog_path):
-            yield from dbt.cli(["build"], context=context, target_path=DBT_TARGET_DIR).stream()
+            # Each invocation gets its own target folder (dagster-dbt default): runs never collide.
+            yield from dbt.cli(["build"], context=context).stream()
 
     return dbt_models
 
@@ -52,5 +53,8 @@ def build_dbt_assets(settings: Settings) -> dg.AssetsDefinition:
 def dbt_resource() -> DbtCliResource:
     # The dbt executable of this interpreter's environment, so no PATH set-up is needed.
     exe = Path(sys.executable).with_name("dbt")
-    return DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
-                          dbt_executable=str(exe) if exe.exists() else "dbt")
+    return DbtCliResource(
+        project_dir=str(DBT_PROJECT_DIR),
+        profiles_dir=str(DBT_PROJECT_DIR),
+        dbt_executable=str(exe) if exe.exists() else "dbt",
+    )

@@ -41,8 +41,16 @@ def ensure_manifest(settings: Settings) -> Path:
 
         os.environ.update(dbt_env(settings))
         result = dbtRunner().invoke(
-            ["parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-             "--target-path", str(DBT_TARGET_DIR), "--quiet"]
+            [
+                "parse",
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--target-path",
+                str(DBT_TARGET_DIR),
+                "--quiet",
+            ]
         )
         if not result.success:
             raise RuntimeError(f"dbt parse failed for {DBT_PROJECT_DIR}: {result.exception}")

@@ -4,7 +4,6 @@ The asset bodies only wire Dagster to :func:`pipeline.run.ingest_dataset` and tu
 materialization metadata and asset-check results.
 """
 
-
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -50,8 +49,12 @@ def _contract_metadata(contract: Contract, sources: Sequence[SourceSpec]) -> dic
         "dagster/column_schema": dg.TableSchema(
             columns=[
                 dg.TableColumn(
-                    c.name, c.type, description=f"[{c.classification}] {c.description}",
-                    constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=c.name in contract.primary_key),
+                    c.name,
+                    c.type,
+                    description=f"[{c.classification}] {c.description}",
+                    constraints=dg.TableColumnConstraints(
+                        nullable=c.nullable, unique=c.name in contract.primary_key
+                    ),
                 )
                 for c in contract.columns
             ]
@@ -95,24 +98,35 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
     @dg.multi_asset(
         name=ingest_op_name(ds),
         specs=[
-            dg.AssetSpec(bronze_key(ds), group_name="bronze", kinds=kinds, metadata=base_meta,
-                         description=f"{contract.description} Rows that keep contract {ds} v{contract.version}.",
-                         tags={"layer": "bronze", **{f"purpose_{t}": "" for t in contract.purpose_tags}}),
-            dg.AssetSpec(quarantine_key(ds), group_name="quarantine", kinds=kinds,
-                         description=f"Rows of {ds} rejected by contract checks: original values, reason "
-                                     "codes per failed rule and a pointer to the source manifest.",
-                         tags={"layer": "quarantine"}),
+            dg.AssetSpec(
+                bronze_key(ds),
+                group_name="bronze",
+                kinds=kinds,
+                metadata=base_meta,
+                description=f"{contract.description} Rows that keep contract {ds} v{contract.version}.",
+                tags={"layer": "bronze", **{f"purpose_{t}": "" for t in contract.purpose_tags}},
+            ),
+            dg.AssetSpec(
+                quarantine_key(ds),
+                group_name="quarantine",
+                kinds=kinds,
+                description=f"Rows of {ds} rejected by contract checks: original values, reason "
+                "codes per failed rule and a pointer to the source manifest.",
+                tags={"layer": "quarantine"},
+            ),
         ],
         check_specs=[
-            dg.AssetCheckSpec(s.name, asset=bronze_key(ds), description=s.description,
-                              blocking=s.severity == "error")
+            dg.AssetCheckSpec(
+                s.name, asset=bronze_key(ds), description=s.description, blocking=s.severity == "error"
+            )
             for s in checks
         ],
         can_subset=False,
         op_tags={"dataset": ds},
     )
-    def _ingest(context: dg.AssetExecutionContext, config: IngestConfig,
-                maestro: MaestroResource) -> Iterator[Any]:
+    def _ingest(
+        context: dg.AssetExecutionContext, config: IngestConfig, maestro: MaestroResource
+    ) -> Iterator[Any]:
         settings = maestro.settings()
         # Source options may name environment variables: resolve them now, at run time.
         run_sources = [s for s in load_sources(settings) if s.dataset == ds] or list(sources)
@@ -138,8 +152,12 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             "rows_quarantined": run_counts["rejected"],
             "duplicates_dropped": run_counts["duplicates"],
             "source_files": dg.MetadataValue.json(
-                [{"uri": o.uri, "sha256": o.sha256, "bytes": o.size} for r in report.results
-                 for o in r.manifest.objects]),
+                [
+                    {"uri": o.uri, "sha256": o.sha256, "bytes": o.size}
+                    for r in report.results
+                    for o in r.manifest.objects
+                ]
+            ),
             "input_errors": dg.MetadataValue.json(report.input_errors),
             "wall_seconds": round(report.wall_s, 3),
             "source_kinds": ", ".join(sorted({f"{s.name} ({s.kind})" for s in run_sources})),
@@ -175,18 +193,29 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 allow_retries=True,
             )
         lake = lake_for(settings)
-        committed_total = committed_rows_by_ingests(lake.table_uri("quarantine", ds),
-                                                    storage_options=lake.options())
-        for outcome in evaluate_checks(contract, lake.table_uri("bronze", ds), run_counts=run_counts,
-                                       committed_total=committed_total, storage_options=lake.options()):
+        committed_total = committed_rows_by_ingests(
+            lake.table_uri("quarantine", ds), storage_options=lake.options()
+        )
+        for outcome in evaluate_checks(
+            contract,
+            lake.table_uri("bronze", ds),
+            run_counts=run_counts,
+            committed_total=committed_total,
+            storage_options=lake.options(),
+        ):
             yield dg.AssetCheckResult(
                 check_name=outcome.name,
                 asset_key=bronze_key(ds),
                 passed=outcome.passed,
-                severity=dg.AssetCheckSeverity.ERROR if outcome.severity == "error" else dg.AssetCheckSeverity.WARN,
+                severity=dg.AssetCheckSeverity.ERROR
+                if outcome.severity == "error"
+                else dg.AssetCheckSeverity.WARN,
                 description=outcome.description,
-                metadata={k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
-                          for k, v in outcome.metadata.items() if v is not None},
+                metadata={
+                    k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+                    for k, v in outcome.metadata.items()
+                    if v is not None
+                },
             )
         if report.retryable_errors:
             raise dg.Failure(

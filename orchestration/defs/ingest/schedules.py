@@ -12,7 +12,9 @@ def build_pull_schedule(spec: SourceSpec) -> dg.ScheduleDefinition:
     """Materialize the dataset's ingest (and what depends on it) on ``spec``'s ``schedule``."""
     job = dg.define_asset_job(
         f"{spec.name}_pull",
-        selection=dg.AssetSelection.assets(bronze_key(spec.dataset), quarantine_key(spec.dataset)).downstream(),
+        selection=dg.AssetSelection.assets(
+            bronze_key(spec.dataset), quarantine_key(spec.dataset)
+        ).downstream(),
         description=f"Pull {spec.dataset} from {spec.name} and refresh what depends on it.",
     )
     return dg.ScheduleDefinition(

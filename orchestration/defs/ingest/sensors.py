@@ -7,7 +7,6 @@ folder, and Dagster's run-key de-duplication backs it up); the same bytes droppe
 new run, which finds the content already committed, commits nothing and archives the file.
 """
 
-
 import json
 
 import dagster as dg
@@ -46,8 +45,11 @@ def build_drop_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.Sensor
                 dg.RunRequest(
                     run_key=key,
                     run_config={"ops": {ingest_op_name(spec.dataset): {"config": {"inputs": [str(f.path)]}}}},
-                    tags={"maestro/source": spec.name, "maestro/file": f.path.name,
-                          "maestro/sha256": f.sha256},
+                    tags={
+                        "maestro/source": spec.name,
+                        "maestro/file": f.path.name,
+                        "maestro/sha256": f.sha256,
+                    },
                 )
             )
         # Forget keys of files that have left the folder (claimed, archived or quarantined).
@@ -80,8 +82,11 @@ def build_push_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.Sensor
             dg.RunRequest(
                 run_key=f"{spec.name}:{b.batch_id}:{b.receipt.sha256}",
                 run_config={"ops": {ingest_op_name(spec.dataset): {"config": {"inputs": [b.batch_id]}}}},
-                tags={"maestro/source": spec.name, "maestro/batch": b.batch_id,
-                      "maestro/sha256": b.receipt.sha256},
+                tags={
+                    "maestro/source": spec.name,
+                    "maestro/batch": b.batch_id,
+                    "maestro/sha256": b.receipt.sha256,
+                },
             )
             for b in landing.pending(spec.dataset)
         ]
@@ -117,20 +122,25 @@ def build_s3_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDe
         settings = Settings.from_env()
         lake = lake_for(settings)
         source = S3Source.from_dict(
-            spec.as_config(),
-            ingested=ingested_from_manifests(committed_manifests(lake, spec.dataset)))
+            spec.as_config(), ingested=ingested_from_manifests(committed_manifests(lake, spec.dataset))
+        )
         try:
             objects = source.discover()
         except ConnectorError as err:  # the daemon keeps running; the tick says why
             return dg.SkipReason(str(err))
-        return dg.SensorResult(run_requests=[
-            dg.RunRequest(
-                run_key=f"{spec.name}:{run_key(obj)}",
-                run_config={"ops": {ingest_op_name(spec.dataset): {"config": {"inputs": [obj.uri]}}}},
-                tags={"maestro/source": spec.name, "maestro/object": obj.uri,
-                      "maestro/etag": (obj.etag or "").strip('"')},
-            )
-            for obj in objects
-        ])
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(
+                    run_key=f"{spec.name}:{run_key(obj)}",
+                    run_config={"ops": {ingest_op_name(spec.dataset): {"config": {"inputs": [obj.uri]}}}},
+                    tags={
+                        "maestro/source": spec.name,
+                        "maestro/object": obj.uri,
+                        "maestro/etag": (obj.etag or "").strip('"'),
+                    },
+                )
+                for obj in objects
+            ]
+        )
 
     return _sensor

@@ -10,8 +10,9 @@ from connectors.file_drop import DropFolder, FileDropConfig
 
 
 def _folder(tmp_path: Path, settle: float = 2.0) -> DropFolder:
-    f = DropFolder(FileDropConfig(name="drop", dataset="orders", folder=str(tmp_path / "drop"),
-                                  settle_seconds=settle))
+    f = DropFolder(
+        FileDropConfig(name="drop", dataset="orders", folder=str(tmp_path / "drop"), settle_seconds=settle)
+    )
     f.ensure()
     return f
 
@@ -55,8 +56,12 @@ def test_archive_and_quarantine_keep_the_file_and_a_record_beside_it(tmp_path: P
     for name in ("good.csv", "bad.csv"):
         (folder.root / name).write_text("x\n1\n")
     good = folder.archive_file(folder.claim(folder.root / "good.csv"), sha256="ab" * 32, record={"rows": 1})
-    bad = folder.quarantine_file(folder.claim(folder.root / "bad.csv"), sha256="cd" * 32,
-                                 error="bad.csv: not valid utf-8", detail={"dataset": "orders"})
+    bad = folder.quarantine_file(
+        folder.claim(folder.root / "bad.csv"),
+        sha256="cd" * 32,
+        error="bad.csv: not valid utf-8",
+        detail={"dataset": "orders"},
+    )
     assert good.read_text() == "x\n1\n" and Path(str(good) + ".manifest.json").exists()
     assert bad.read_text() == "x\n1\n"
     report = Path(str(bad) + ".error.json").read_text()
