@@ -184,6 +184,8 @@ def pass_rate_plot(
                 linewidth=1,
                 label=f"{ds} target {100 * targets[ds]:g}%",
             )
+    if plotted:
+        ax.set_ylim(top=100.5)  # a rate cannot pass 100%: keep the headroom small
     return _render(fig, ax, title, empty=not plotted)
 
 

