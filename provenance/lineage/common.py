@@ -395,8 +395,10 @@ def run_facets(
     }
     if run.parent_run_id is not None and run.parent_job_name:
         facets["parent"] = parent_run.ParentRunFacet(
-            run=parent_run.Run(runId=run.parent_run_id),
-            job=parent_run.Job(namespace=run.parent_job_namespace, name=run.parent_job_name),
+            run=parent_run.Run(runId=run.parent_run_id, facets=None),
+            job=parent_run.Job(
+                namespace=run.parent_job_namespace, name=run.parent_job_name, facets=None
+            ),
             producer=producer,
         )
     if run.nominal_start is not None:

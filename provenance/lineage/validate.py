@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jsonschema.exceptions import best_match
+
 from provenance.facets import SCHEMA_BASE_URL, schema_files
 from provenance.lineage.exceptions import EventInvalidError, LineageConfigError
 from provenance.lineage.settings import DEFAULT_SPEC_DIR
@@ -154,6 +156,11 @@ class EventValidator:
             return Draft202012Validator(schema, registry=self._registry, format_checker=checker)
 
         self._core = make({"$ref": core_id})
+        # The core is oneOf the three event kinds; errors against the intended kind say where.
+        self._kinds = {
+            k: make({"$ref": f"{core_id}#/$defs/{k}"})
+            for k in ("RunEvent", "DatasetEvent", "JobEvent")
+        }
         # Standard facets by (place, key) -> (validator of {key: facet}, schema id).
         self._standard: dict[tuple[str, str], tuple[Any, str]] = {}
         for doc in docs[1:]:
@@ -173,10 +180,14 @@ class EventValidator:
         """Validate an event (dict or openlineage-python object); never raises on bad input."""
         doc = event_dict(event)
         report = ValidationReport(mode=self.mode)
-        for err in sorted(self._core.iter_errors(doc), key=lambda e: list(e.absolute_path))[
-            :_MAX_ERRORS
-        ]:
-            report.errors.append(f"{_path(err.absolute_path)}: {_message(err)}")
+        core_errors = list(self._core.iter_errors(doc))
+        if core_errors:
+            kind = _kind_of(doc)
+            specific = sorted(
+                self._kinds[kind].iter_errors(doc), key=lambda e: list(e.absolute_path)
+            )
+            for err in specific[:_MAX_ERRORS] or [best_match(core_errors)]:
+                report.errors.append(f"{_path(err.absolute_path)}: {_message(err)}")
         if isinstance(doc, dict):
             for path, place, key, facet in _facets(doc):
                 self._check_facet(report, path, place, key, facet)
@@ -242,6 +253,14 @@ def _place_of(definition: Mapping[str, Any]) -> str | None:
         if "OpenLineage.json" in ref and base in _CORE_BASES:
             return _CORE_BASES[base]
     return None
+
+
+def _kind_of(doc: Any) -> str:
+    if isinstance(doc, Mapping) and "dataset" in doc and "run" not in doc:
+        return "DatasetEvent"
+    if isinstance(doc, Mapping) and "run" not in doc and "eventType" not in doc and "job" in doc:
+        return "JobEvent"
+    return "RunEvent"
 
 
 def _message(err: Any) -> str:
