@@ -27,7 +27,7 @@ import contextlib
 import resource
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -135,7 +135,6 @@ class CostRecord:
     cost_per_1000_events: float | None = None
     storage_month_usd: float = 0.0
     prices_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def priced(self, table: PriceTable) -> CostRecord:
         """This record with its cost components, total and cost per 1,000 events filled in."""
@@ -150,9 +149,7 @@ class CostRecord:
         )
 
     def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row.pop("extra")
-        return row
+        return asdict(self)
 
 
 def bytes_read_from_manifests(manifests: Iterable[Manifest]) -> int:

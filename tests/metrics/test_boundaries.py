@@ -29,3 +29,14 @@ def test_the_public_api_is_exported() -> None:
     for name in metrics.__all__:
         assert getattr(metrics, name) is not None
     assert Path(__file__).resolve().parents[2] / "metrics" == PACKAGE
+
+
+def test_the_module_examples_run() -> None:
+    import doctest
+
+    import metrics.budgets
+    import metrics.prices
+
+    for module in (metrics.budgets, metrics.prices):
+        result = doctest.testmod(module)
+        assert result.attempted and not result.failed, module.__name__
