@@ -103,11 +103,11 @@ def publish_table(
         try:
             _ensure_state(con)
             row = con.execute(
-                f"select delta_version, row_count from {STATE_TABLE} "
+                f"select delta_version, row_count, delta_uri from {STATE_TABLE} "
                 "where schema_name = ? and table_name = ?",
                 [schema, name],
             ).fetchone()
-            if row and row[0] == version and not force:
+            if row and row[0] == version and row[2] == table_uri and not force:
                 return {
                     "table": f"{schema}.{name}",
                     "delta_version": version,

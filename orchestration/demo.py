@@ -149,6 +149,9 @@ def summarize(settings: Settings, result: Any) -> str:
         "read_only=True).sql('select * from marts.customer_revenue limit 5'))\""
     )
     lines.append(f"Lake:      {settings.lake_uri}")
+    report = settings.home / "reports" / "platform.html"
+    if report.exists():
+        lines.append(f"Report:    file://{report}  (quality, cost and SLOs per dataset, with plots)")
     lines.append(
         "Open the UI (assets, checks, metadata, the file-drop sensor):  make ui  -> http://127.0.0.1:3000"
     )

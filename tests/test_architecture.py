@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-LIBRARIES = ["connectors", "contracts", "lake", "pipeline", "policies", "provenance", "config"]
+LIBRARIES = ["connectors", "contracts", "lake", "pipeline", "policies", "provenance", "config", "metrics",
+             "quality", "sandbox"]
 PROJECT = set(LIBRARIES) | {"orchestration"}
 
 

@@ -11,6 +11,7 @@ import dagster as dg
 
 from config.sources import SourceSpec, load_sources
 from contracts.model import Contract
+from metrics import append_cost_records, cost_record_for_report, load_prices, measure
 from orchestration.resources import MaestroResource
 from pipeline.checks import check_specs, committed_rows_by_ingests, evaluate_checks
 from pipeline.run import DatasetReport, ingest_dataset, lake_for
@@ -130,7 +131,11 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
         settings = maestro.settings()
         # Source options may name environment variables: resolve them now, at run time.
         run_sources = [s for s in load_sources(settings) if s.dataset == ds] or list(sources)
-        report = ingest_dataset(settings, contract, run_sources, inputs=config.inputs or None)
+        with measure() as usage:
+            report = ingest_dataset(settings, contract, run_sources, inputs=config.inputs or None)
+        lake = lake_for(settings)
+        cost = cost_record_for_report(report, usage, run_id=context.run_id, lake=lake, prices=load_prices())
+        append_cost_records(lake, [cost])
         for err in report.input_errors:
             context.log.error(f"{ds}: input rejected whole: {err['input']}: {err['error']}")
         new = report.new_inputs
@@ -161,6 +166,9 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             "input_errors": dg.MetadataValue.json(report.input_errors),
             "wall_seconds": round(report.wall_s, 3),
             "source_kinds": ", ".join(sorted({f"{s.name} ({s.kind})" for s in run_sources})),
+            "cpu_seconds": round(cost.cpu_s, 3),
+            "cost_usd": cost.total_usd,
+            "cost_per_1000_events_usd": cost.cost_per_1000_events,
         }
         yield dg.MaterializeResult(
             asset_key=bronze_key(ds),
@@ -192,7 +200,6 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 + "; ".join(e["error"] for e in report.retryable_errors),
                 allow_retries=True,
             )
-        lake = lake_for(settings)
         committed_total = committed_rows_by_ingests(
             lake.table_uri("quarantine", ds), storage_options=lake.options()
         )
