@@ -178,6 +178,13 @@ class LineageService:
                 if size > limit:
                     return _error(413, "too_large", f"the (decoded) body is over {limit} bytes")
                 chunks.append(chunk)
+            if inflate is not None:
+                tail = inflate.flush()
+                if not inflate.eof:
+                    return _error(400, "invalid_gzip", "the gzip body is truncated")
+                if size + len(tail) > limit:
+                    return _error(413, "too_large", f"the (decoded) body is over {limit} bytes")
+                chunks.append(tail)
         except zlib.error as err:
             return _error(400, "invalid_gzip", f"the body is not valid gzip: {err}")
         return b"".join(chunks)
@@ -197,11 +204,11 @@ class LineageService:
             )
         q = request.query_params
         try:
-            if q.get("namespace") is not None:
-                ref = parse_dataset(q.get("name") or "", namespace=q["namespace"])
+            if q.get("namespace") and q.get("name"):
+                ref = parse_dataset(q["name"], namespace=q["namespace"])
+            elif q.get("dataset"):
+                ref = parse_dataset(q["dataset"])
             else:
-                ref = parse_dataset(q.get("dataset") or "")
-            if not ref.name:
                 raise ValueError("name the dataset: ?dataset=<uri> or ?namespace=..&name=..")
             depth = int(q.get("depth", DEFAULT_DEPTH))
             limit = int(q.get("limit", 50))

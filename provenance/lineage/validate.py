@@ -164,11 +164,10 @@ class EventValidator:
         # Standard facets by (place, key) -> (validator of {key: facet}, schema id).
         self._standard: dict[tuple[str, str], tuple[Any, str]] = {}
         for doc in docs[1:]:
-            for key, ref in doc.get("properties", {}).items():
-                defname = ref.get("$ref", "").rsplit("/", 1)[-1]
-                place = _place_of(doc.get("$defs", {}).get(defname, {}))
-                if place is not None:
-                    self._standard[(place, key)] = (make({"$ref": doc["$id"]}), doc["$id"])
+            validator = make({"$ref": doc["$id"]})
+            for key, prop in doc.get("properties", {}).items():
+                for place in _places(doc, prop):
+                    self._standard[(place, key)] = (validator, doc["$id"])
         self._custom = {d["$id"]: make({"$ref": d["$id"]}) for d in customs}
 
     @classmethod
@@ -246,13 +245,22 @@ def _load(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _place_of(definition: Mapping[str, Any]) -> str | None:
-    for part in definition.get("allOf", []):
-        ref = part.get("$ref", "") if isinstance(part, Mapping) else ""
-        base = ref.rsplit("/", 1)[-1]
-        if "OpenLineage.json" in ref and base in _CORE_BASES:
-            return _CORE_BASES[base]
-    return None
+def _places(doc: Mapping[str, Any], schema: Any, depth: int = 0) -> set[str]:
+    """Where a facet schema may appear (run, job, dataset, input, output), from its bases."""
+    if not isinstance(schema, Mapping) or depth > 8:
+        return set()
+    ref = schema.get("$ref", "")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _places(doc, doc.get("$defs", {}).get(ref.rsplit("/", 1)[-1]), depth + 1)
+    out = set()
+    for part in schema.get("allOf", []):
+        base = part.get("$ref", "") if isinstance(part, Mapping) else ""
+        if "OpenLineage.json" in base and base.rsplit("/", 1)[-1] in _CORE_BASES:
+            out.add(_CORE_BASES[base.rsplit("/", 1)[-1]])
+    for combinator in ("oneOf", "anyOf"):
+        for part in schema.get(combinator, []):
+            out |= _places(doc, part, depth + 1)
+    return out
 
 
 def _kind_of(doc: Any) -> str:
