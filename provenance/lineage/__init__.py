@@ -23,14 +23,8 @@ True
 """
 
 from provenance.lineage.catalog import CatalogSnapshot
-from provenance.lineage.common import (
-    Assertion,
-    ColumnInput,
-    DatasetSpec,
-    RunContext,
-    SchemaField,
-    stable_run_id,
-)
+from provenance.lineage.common import RunContext, stable_run_id
+from provenance.lineage.datasets import Assertion, ColumnInput, DatasetSpec, SchemaField
 from provenance.lineage.entry import redact_event, to_ledger_entry
 from provenance.lineage.events import (
     DbtProject,

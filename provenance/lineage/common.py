@@ -1,4 +1,4 @@
-"""Building blocks shared by every event builder: run identity, job and run facets, datasets.
+"""Building blocks shared by every event builder: run identity, job and run facets, versions.
 
 Contract: builders produce ``openlineage.client.event_v2.RunEvent`` objects that validate against
 the official OpenLineage schemas; they describe data by names, schemas, URIs, hashes and counts,
@@ -13,52 +13,40 @@ import subprocess
 import traceback
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from openlineage.client.constants import __version__ as OPENLINEAGE_CLIENT_VERSION
-from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
-    DatasetFacet,
-    InputDatasetFacet,
     JobFacet,
-    OutputDatasetFacet,
     RunFacet,
-    column_lineage_dataset,
-    data_quality_assertions_dataset,
-    dataset_version_dataset,
-    datasource_dataset,
-    documentation_dataset,
     documentation_job,
     error_message_run,
-    input_statistics_input_dataset,
     job_type_job,
     nominal_time_run,
-    output_statistics_output_dataset,
     parent_run,
     processing_engine_run,
-    schema_dataset,
     source_code_location_job,
     sql_job,
-    symlinks_dataset,
 )
 
+from provenance.lineage.datasets import DatasetSpec
 from provenance.lineage.exceptions import EventBuildError
-from provenance.lineage.naming import JOB_NAMESPACE, PARENT_JOB_NAMESPACE, DatasetRef, path_in_repo
+from provenance.lineage.naming import JOB_NAMESPACE, PARENT_JOB_NAMESPACE, path_in_repo
 from provenance.lineage.settings import REPO_ROOT
 
 __all__ = [
     "OPENLINEAGE_CLIENT_VERSION",
-    "Assertion",
-    "ColumnInput",
-    "DatasetSpec",
     "EventKind",
     "RunContext",
-    "SchemaField",
+    "job_facets",
     "package_version",
     "producer_uri",
+    "run_event",
+    "run_facets",
     "stable_run_id",
 ]
 
@@ -143,178 +131,6 @@ class RunContext:
         from openlineage.client.uuid import generate_new_uuid
 
         return cls(run_id=str(generate_new_uuid()), nominal_start=nominal_start)
-
-
-@dataclass(frozen=True)
-class SchemaField:
-    name: str
-    type: str | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True)
-class ColumnInput:
-    """One input column an output column is computed from."""
-
-    dataset: DatasetRef
-    field: str
-    type: Literal["DIRECT", "INDIRECT"] = "DIRECT"
-    subtype: str | None = None  # IDENTITY, TRANSFORMATION, AGGREGATION, FILTER ...
-
-
-@dataclass(frozen=True)
-class Assertion:
-    """A data-quality check outcome (maps to one ``dataQualityAssertions`` entry)."""
-
-    assertion: str
-    success: bool
-    column: str | None = None
-    severity: str | None = None
-    name: str | None = None
-    description: str | None = None
-
-
-@dataclass
-class DatasetSpec:
-    """Everything an event says about one dataset; only ``ref`` is required.
-
-    ``column_lineage`` maps each output column to the input columns it is computed from.
-    ``extra_facets`` are added as they are (custom facets: they must have a schema).
-    """
-
-    ref: DatasetRef
-    fields: Sequence[SchemaField] = ()
-    column_lineage: Mapping[str, Sequence[ColumnInput]] | None = None
-    row_count: int | None = None
-    size_bytes: int | None = None
-    file_count: int | None = None
-    version: str | None = None
-    symlinks: Sequence[tuple[DatasetRef, str]] = ()
-    data_source: tuple[str, str] | None = None
-    description: str | None = None
-    assertions: Sequence[Assertion] = ()
-    extra_facets: Mapping[str, DatasetFacet] = field(default_factory=dict)
-
-    def dataset_facets(self, producer: str) -> dict[str, DatasetFacet]:
-        facets: dict[str, DatasetFacet] = {}
-        if self.data_source is not None:
-            facets["dataSource"] = datasource_dataset.DatasourceDatasetFacet(
-                name=self.data_source[0], uri=self.data_source[1], producer=producer
-            )
-        if self.fields:
-            facets["schema"] = schema_dataset.SchemaDatasetFacet(
-                fields=[
-                    schema_dataset.SchemaDatasetFacetFields(
-                        name=f.name,
-                        type=f.type,
-                        description=f.description or None,
-                        ordinal_position=i,
-                        fields=None,
-                    )
-                    for i, f in enumerate(self.fields, start=1)
-                ],
-                producer=producer,
-            )
-        if self.column_lineage:
-            facets["columnLineage"] = column_lineage_facet(self.column_lineage, producer=producer)
-        if self.version is not None:
-            facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
-                datasetVersion=str(self.version), producer=producer
-            )
-        if self.symlinks:
-            facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(
-                identifiers=[
-                    symlinks_dataset.Identifier(namespace=r.namespace, name=r.name, type=kind)
-                    for r, kind in self.symlinks
-                ],
-                producer=producer,
-            )
-        if self.description:
-            facets["documentation"] = documentation_dataset.DocumentationDatasetFacet(
-                description=self.description, producer=producer
-            )
-        if self.assertions:
-            facets["dataQualityAssertions"] = assertions_facet(self.assertions, producer=producer)
-        facets.update(self.extra_facets)
-        return facets
-
-    def as_input(self, producer: str) -> InputDataset:
-        input_facets: dict[str, InputDatasetFacet] = {}
-        if self.row_count is not None or self.size_bytes is not None:
-            input_facets["inputStatistics"] = (
-                input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
-                    rowCount=self.row_count,
-                    size=self.size_bytes,
-                    fileCount=self.file_count,
-                    producer=producer,
-                )
-            )
-        return InputDataset(
-            namespace=self.ref.namespace,
-            name=self.ref.name,
-            facets=self.dataset_facets(producer),
-            inputFacets=input_facets,
-        )
-
-    def as_output(self, producer: str) -> OutputDataset:
-        output_facets: dict[str, OutputDatasetFacet] = {}
-        if self.row_count is not None or self.size_bytes is not None:
-            output_facets["outputStatistics"] = (
-                output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                    rowCount=self.row_count,
-                    size=self.size_bytes,
-                    fileCount=self.file_count,
-                    producer=producer,
-                )
-            )
-        return OutputDataset(
-            namespace=self.ref.namespace,
-            name=self.ref.name,
-            facets=self.dataset_facets(producer),
-            outputFacets=output_facets,
-        )
-
-
-def column_lineage_facet(
-    lineage: Mapping[str, Sequence[ColumnInput]], *, producer: str
-) -> column_lineage_dataset.ColumnLineageDatasetFacet:
-    cl = column_lineage_dataset
-    fields = {
-        out: cl.Fields(
-            inputFields=[
-                cl.InputField(
-                    namespace=c.dataset.namespace,
-                    name=c.dataset.name,
-                    field=c.field,
-                    transformations=[cl.Transformation(type=c.type, subtype=c.subtype)],
-                )
-                for c in inputs
-            ]
-        )
-        for out, inputs in lineage.items()
-    }
-    return cl.ColumnLineageDatasetFacet(fields=fields, dataset=None, producer=producer)
-
-
-def assertions_facet(
-    assertions: Sequence[Assertion], *, producer: str
-) -> data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet:
-    dq = data_quality_assertions_dataset
-    return dq.DataQualityAssertionsDatasetFacet(
-        assertions=[
-            dq.Assertion(
-                assertion=a.assertion,
-                success=a.success,
-                column=a.column,
-                severity=a.severity,
-                name=a.name,
-                description=a.description,
-                params=None,
-            )
-            for a in assertions
-        ],
-        producer=producer,
-    )
 
 
 @dataclass(frozen=True)

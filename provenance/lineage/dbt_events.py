@@ -34,17 +34,8 @@ from typing import TYPE_CHECKING, Any
 from openlineage.client.event_v2 import RunEvent
 
 from provenance.lineage.catalog import CatalogSnapshot
-from provenance.lineage.common import (
-    Assertion,
-    ColumnInput,
-    DatasetSpec,
-    EventKind,
-    RunContext,
-    SchemaField,
-    job_facets,
-    producer_uri,
-    run_event,
-)
+from provenance.lineage.common import EventKind, RunContext, job_facets, producer_uri, run_event
+from provenance.lineage.datasets import Assertion, ColumnInput, DatasetSpec, SchemaField
 from provenance.lineage.exceptions import EventBuildError
 from provenance.lineage.naming import (
     DatasetRef,
