@@ -27,6 +27,7 @@ import logging
 import sys
 import threading
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -38,7 +39,7 @@ from starlette.routing import Route
 from provenance.exceptions import LedgerBusyError, ProvenanceError
 from provenance.lineage.entry import to_ledger_entry
 from provenance.lineage.exceptions import LineageConfigError, UnknownDatasetError
-from provenance.lineage.naming import parse_dataset
+from provenance.lineage.naming import DatasetRef, parse_dataset
 from provenance.lineage.query import DEFAULT_DEPTH, LineageIndex
 from provenance.lineage.server_config import READ_SCOPE, WRITE_SCOPE, LineageServerConfig
 from provenance.lineage.transport import append_entry
@@ -189,9 +190,19 @@ class LineageService:
             return _error(400, "invalid_gzip", f"the body is not valid gzip: {err}")
         return b"".join(chunks)
 
-    def _refresh(self) -> None:
+    def _answer(self, kind: str, ref: DatasetRef, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Refresh the index from the ledger, then answer (in a worker thread)."""
         with self._index_lock:
             self.index.refresh(self.cfg.ledger_dir)
+            if kind == "upstream":
+                return self.index.upstream(ref, depth=params["depth"])
+            if kind == "downstream":
+                return self.index.downstream(ref, depth=params["depth"])
+            if kind == "columns":
+                return self.index.columns(
+                    ref, params["column"], depth=params["depth"], direct_only=params["direct_only"]
+                )
+            return self.index.runs(ref, limit=params["limit"])
 
     async def query(self, request: Request) -> Response:
         refused = await self._admit(request, READ_SCOPE)
@@ -210,28 +221,20 @@ class LineageService:
                 ref = parse_dataset(q["dataset"])
             else:
                 raise ValueError("name the dataset: ?dataset=<uri> or ?namespace=..&name=..")
-            depth = int(q.get("depth", DEFAULT_DEPTH))
-            limit = int(q.get("limit", 50))
-            if depth < 0 or limit < 1:
+            params = {
+                "depth": int(q.get("depth", DEFAULT_DEPTH)),
+                "limit": int(q.get("limit", 50)),
+                "column": q.get("column") or q.get("field"),
+                "direct_only": q.get("direct_only") in ("1", "true"),
+            }
+            if params["depth"] < 0 or params["limit"] < 1:
                 raise ValueError("depth must be >= 0 and limit >= 1")
+            if kind == "columns" and not params["column"]:
+                raise ValueError("name the column: ?column=<name>")
         except ValueError as err:
             return _error(400, "invalid_query", str(err))
         try:
-            await anyio.to_thread.run_sync(self._refresh)
-            with self._index_lock:
-                if kind == "upstream":
-                    answer = self.index.upstream(ref, depth=depth)
-                elif kind == "downstream":
-                    answer = self.index.downstream(ref, depth=depth)
-                elif kind == "columns":
-                    column = q.get("column") or q.get("field")
-                    if not column:
-                        return _error(400, "invalid_query", "name the column: ?column=<name>")
-                    answer = self.index.columns(
-                        ref, column, depth=depth, direct_only=q.get("direct_only") in ("1", "true")
-                    )
-                else:
-                    answer = self.index.runs(ref, limit=limit)
+            answer = await anyio.to_thread.run_sync(self._answer, kind, ref, params)
         except UnknownDatasetError as err:
             return _error(404, "unknown_dataset", str(err))
         except ProvenanceError as err:
