@@ -154,8 +154,8 @@ def validate_table(
 
     rows, stride = read_rows(dt, scope, sample_rows=sample_rows if mode == "sample" else None)
     frames = [(to_frame(rows, contract), suite.expectations)]
-    if stride > 1:  # sampled: set rules go to a key-only frame of every row in scope
-        set_exps = [e for e in suite.expectations if e.expectation_type in SET_RULES]
+    set_exps = [e for e in suite.expectations if e.expectation_type in SET_RULES]
+    if stride > 1 and set_exps:  # sampled: set rules go to a key-only frame of every row in scope
         key_cols = list(dict.fromkeys(c for e in set_exps for c in e.column_list))  # type: ignore[attr-defined]
         keys, _ = read_rows(dt, scope, sample_rows=None, columns=key_cols)
         frames = [(frames[0][0], [e for e in suite.expectations if e.expectation_type not in SET_RULES]),
@@ -169,7 +169,7 @@ def validate_table(
     stats = {
         **result.statistics, "mode": mode, **scope.describe(),
         "rows_validated": len(frames[0][0]), "sample_stride": stride,
-        "rows_checked_for_uniqueness": len(frames[-1][0]),
+        "rows_checked_for_uniqueness": len(frames[-1][0]) if set_exps else 0,
     }
     result.meta.update(run_id=RunIdentifier(run_name=run_name, run_time=now), validation_time=now,
                        maestro={k: v for k, v in stats.items() if k not in result.statistics})

@@ -219,3 +219,15 @@ def test_validating_a_missing_table_or_with_a_bad_mode_fails_clearly(
     _commit(uri, orders, [_order(1)], manifest="m1")
     with pytest.raises(QualityConfigError, match="mode 'everything'"):
         validate_table(orders, uri, results_dir=results, mode="everything")  # type: ignore[arg-type]
+
+
+def test_a_contract_without_keys_is_sampled_without_a_key_pass(tmp_path: Path, orders: Contract) -> None:
+    keyless = Contract.model_validate({**orders.model_dump(), "primary_key": []})
+    uri, results = _paths(tmp_path, "orders")
+    _commit(uri, keyless, [_order(i) for i in range(1, 301)], manifest="m1")
+
+    result = validate_table(keyless, uri, results_dir=results, sample_rows=50, build_docs=False)
+
+    assert result.success
+    assert result.statistics["rows_validated"] < 300
+    assert result.statistics["rows_checked_for_uniqueness"] == 0
