@@ -4,8 +4,9 @@ A file-backed GX context lives in a folder this package owns (``<lake>/_quality/
 compiled suites (``gx/expectations/``) and the stored validation results
 (``gx/uncommitted/validations/``). Its one Data Docs site, ``maestro``, is written to a folder of
 the caller's choice (``<lake>/_quality/docs/`` by default); its ``index.html`` lists every suite and
-every stored validation, newest first. Only the new validation's page, the suite's page and the
-index are rebuilt per call, so the cost does not grow with the number of pages.
+the newest :data:`INDEX_LIMIT` validations. Only the new validation's page and the index are
+rebuilt per call (plus the suite's page when the suite changed), so the cost does not grow with
+the number of pages.
 
 Validations of several datasets may publish at the same time (Dagster runs checks in parallel);
 the context folder is guarded by an exclusive file lock for the few hundred milliseconds a publish
@@ -16,6 +17,8 @@ sync the docs folder to a bucket afterwards).
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +37,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 from quality.exceptions import QualityStoreError
 
 SITE_NAME = "maestro"
+INDEX_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,18 @@ def _context(gx_root: Path, docs_dir: Path) -> Any:
         "show_how_to_buttons": False,
         "store_backend": {"class_name": "TupleFilesystemStoreBackend",
                           "base_directory": str(docs_dir.resolve())},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        # The index lists (and loads) only the newest validations; the JSON results under
+        # results_dir are the complete record. No profiling section: nothing here profiles.
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                               "validation_results_limit": INDEX_LIMIT},
+        "site_section_builders": {"profiling": "None"},
     }
     sites = ctx.list_data_docs_sites()
     for name in [n for n in sites if n != SITE_NAME]:
         ctx.delete_data_docs_site(name)  # the scaffold's local_site: one site, one place
     if SITE_NAME not in sites:
         ctx.add_data_docs_site(SITE_NAME, site)
-    elif sites[SITE_NAME].get("store_backend", {}) != site["store_backend"]:
+    elif sites[SITE_NAME] != site:
         ctx.update_data_docs_site(SITE_NAME, site)
     ctx.variables.progress_bars = {"globally": False}
     return ctx
@@ -101,11 +109,19 @@ def publish(
     try:
         with _locked(root):
             ctx = _context(root, docs)
-            stored = ctx.suites.add_or_update(gx.ExpectationSuite(**_suite_kwargs(suite)))
-            result.meta["expectation_suite_id"] = stored.id
+            resources: list[Any] = [key]
+            marker = root / "gx" / "suite_fingerprints" / f"{suite.name}.sha256"
+            fingerprint = _fingerprint(suite)
+            suite_page = ctx.get_docs_sites_urls(resource_identifier=suite_id, site_name=SITE_NAME)
+            if not marker.is_file() or marker.read_text() != fingerprint or not suite_page:
+                # The suite changed (or its page is missing): store it and re-render its page.
+                ctx.suites.add_or_update(gx.ExpectationSuite(**_suite_kwargs(suite)))
+                resources.append(suite_id)
             ctx.validation_results_store.set(key, result)
-            ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[key, suite_id])
+            ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=resources)
             urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(fingerprint)
     except QualityStoreError:
         raise
     except Exception as err:  # GX raises many types for file and config problems
@@ -115,6 +131,13 @@ def publish(
     page = urls[0].get("site_url") if urls else None
     return PublishedDocs(str(docs.resolve() / "index.html"),
                          page.removeprefix("file://") if page else None)
+
+
+def _fingerprint(suite: gx.ExpectationSuite) -> str:
+    """A digest of the suite's content (name, meta, expectations), independent of stored ids."""
+    body = {"name": suite.name, "meta": suite.meta,
+            "expectations": [e.configuration.to_json_dict() for e in suite.expectations]}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _suite_kwargs(suite: gx.ExpectationSuite) -> dict[str, Any]:
