@@ -12,6 +12,8 @@ variable                    meaning (default)
 ``MAESTRO_SOURCES``         source definitions YAML (``<repo>/config/sources.yaml``)
 ``MAESTRO_CONTRACTS_DIR``   contract folder (``<repo>/contracts/datasets``)
 ``MAESTRO_KEYS_DIR``        signing and encryption keys, kept outside the lake (``$MAESTRO_HOME/keys``)
+``MAESTRO_OPENLINEAGE_SPEC`` OpenLineage JSON schemas events are validated against
+                            (``<repo>/../shared/openlineage-spec``)
 ``MAESTRO_LAKE_ENDPOINT_URL`` S3-compatible endpoint of an ``s3://`` lake (else ``AWS_ENDPOINT_URL``)
 ``AWS_*``                   credentials and region for an ``s3://`` lake and S3 sources
 ==========================  ====================================================================
@@ -35,6 +37,7 @@ class Settings:
     sources_file: Path
     contracts_dir: Path
     keys_dir: Path
+    openlineage_spec_dir: Path = REPO_ROOT.parent / "shared" / "openlineage-spec"
     repo_root: Path = REPO_ROOT
     environment: tuple[tuple[str, str], ...] = ()
     """``MAESTRO_*`` variables seen at start, available as ``${NAME}`` in the sources file."""
@@ -50,6 +53,9 @@ class Settings:
             sources_file=Path(env.get("MAESTRO_SOURCES") or REPO_ROOT / "config" / "sources.yaml"),
             contracts_dir=Path(env.get("MAESTRO_CONTRACTS_DIR") or REPO_ROOT / "contracts" / "datasets"),
             keys_dir=Path(env.get("MAESTRO_KEYS_DIR") or home / "keys").resolve(),
+            openlineage_spec_dir=Path(
+                env.get("MAESTRO_OPENLINEAGE_SPEC") or REPO_ROOT.parent / "shared" / "openlineage-spec"
+            ),
             environment=tuple(sorted((k, v) for k, v in env.items() if k.startswith("MAESTRO_"))),
         )
 
@@ -60,6 +66,11 @@ class Settings:
     @property
     def state_dir(self) -> Path:
         return self.home / "state"
+
+    @property
+    def ledger_dir(self) -> Path:
+        """The provenance ledger, beside the lake."""
+        return self.home / "ledger"
 
     @property
     def dagster_home(self) -> Path:

@@ -13,10 +13,11 @@ from config.sources import load_sources
 from contracts.loader import load_contracts
 from orchestration.defs.catalog.assets import build_catalog_asset
 from orchestration.defs.dbt.assets import build_dbt_assets, dbt_resource
-from orchestration.defs.metrics.assets import build_metric_assets
 from orchestration.defs.ingest.assets import bronze_key, build_ingest_asset, quarantine_key
 from orchestration.defs.ingest.schedules import build_pull_schedule
 from orchestration.defs.ingest.sensors import build_drop_sensor, build_push_sensor, build_s3_sensor
+from orchestration.defs.lineage.assets import build_checkpoint_asset
+from orchestration.defs.metrics.assets import build_metric_assets
 from orchestration.resources import MaestroResource
 
 MAIN_JOB = "main"
@@ -46,6 +47,8 @@ def build_definitions(settings: Settings, *, maestro: MaestroResource | None = N
     upstream = [k for ds in fed for k in (bronze_key(ds), quarantine_key(ds))] + list(dbt.keys)
     assets.append(build_catalog_asset(fed, upstream))
     assets += build_metric_assets({ds: contracts[ds] for ds in fed})
+    everything = [k for a in assets for k in a.keys]
+    assets.append(build_checkpoint_asset(everything))
     main = dg.define_asset_job(
         MAIN_JOB,
         selection=dg.AssetSelection.all(),

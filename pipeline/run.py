@@ -18,7 +18,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -296,11 +296,16 @@ def _ingest_drop_folder(
         claimed = folder.claim(path)
         if claimed is None:
             continue  # another run claimed it first, or it was already processed
-        obj = describe_file(str(claimed))
-        result = _ingest_one(source, obj, contract, lake, report)
+        read_obj = describe_file(str(claimed))
+        # The manifest names the file where it will stay (its archive path), not the claim folder.
+        dest = folder.archive_destination(claimed, sha256=read_obj.sha256)
+        obj = replace(read_obj, uri=dest.resolve().as_uri())
+        spooled = _SpooledSource(source, lambda n, o=read_obj: source.read(o, batch_rows=n))
+        result = _ingest_one(spooled, obj, contract, lake, report)
         if result is not None and result.status in ("committed", "already_committed"):
             folder.archive_file(
                 claimed,
+                dest=dest,
                 sha256=obj.sha256,
                 record={
                     "manifest": result.manifest.to_dict(),

@@ -105,12 +105,18 @@ class DropFolder:
             return None
         return target_dir / src.name
 
-    def archive_file(self, claimed: Path, *, sha256: str, record: dict[str, Any]) -> Path:
-        """Move a committed file into the archive with its manifest beside it."""
+    def archive_destination(self, claimed: Path, *, sha256: str) -> Path:
+        """Where :meth:`archive_file` will put ``claimed``: known before the commit, so the
+        manifest (and so the provenance trail) can name the file where it will stay."""
         day = datetime.now(UTC).strftime("%Y-%m-%d")
-        dest_dir = self.archive / day
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        dest = _free_name(dest_dir / f"{sha256[:16]}__{claimed.name}")
+        return _free_name(self.archive / day / f"{sha256[:16]}__{claimed.name}")
+
+    def archive_file(
+        self, claimed: Path, *, sha256: str, record: dict[str, Any], dest: Path | None = None
+    ) -> Path:
+        """Move a committed file into the archive with its manifest beside it."""
+        dest = dest or self.archive_destination(claimed, sha256=sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         _write_json(dest.with_name(dest.name + ".manifest.json"), record)
         os.rename(claimed, dest)
         _remove_empty(claimed.parent)

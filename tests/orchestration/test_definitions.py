@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance
@@ -12,6 +14,8 @@ from lake.delta import table_facts
 from orchestration.definitions import MAIN_JOB, build_definitions
 from orchestration.demo import seed_drop_folders
 from pipeline.run import lake_for
+from provenance.ledger import Ledger
+from provenance.lineage import EventValidator, LineageSettings
 from sandbox.environment import demo_environment
 
 EXPECTED_KEYS = {
@@ -28,6 +32,10 @@ EXPECTED_KEYS = {
     "marts/daily_revenue",
     "seeds/fx_rates",
     "catalog/duckdb",
+    "metrics/cost",
+    "metrics/slo",
+    "metrics/report",
+    "provenance/ledger_checkpoint",
 }
 
 
@@ -82,6 +90,28 @@ def test_every_asset_materializes_in_process_and_the_catalog_matches_the_lake(se
         + bronze_meta["rows_quarantined"].value
         + bronze_meta["duplicates_dropped"].value
     )
+
+    # Every materialization left OpenLineage events in the ledger, each valid against the official
+    # schemas (and every facet against its own), and the ledger verifies against its checkpoint.
+    ls = LineageSettings.from_settings(settings)
+    with Ledger.open(ls.ledger_dir, key_dir=ls.key_dir, read_only=True) as ledger:
+        events = [json.loads(ledger.entry(i)) for i in range(ledger.size)]
+        assert ledger.verify().ok
+    validator = EventValidator(ls.spec_dir)
+    for event in events:
+        report = validator.validate(event)
+        assert report.ok and not report.unchecked, report
+    jobs = {e["job"]["name"] for e in events}
+    assert {
+        "ingest.orders",
+        "ingest.shipments",
+        "dbt.marts.customer_revenue",
+        "asset.catalog",
+        "asset.metrics.cost",
+    } <= jobs
+    assert {e["eventType"] for e in events} == {"START", "COMPLETE"}
+    bronze_ledger = bronze_meta["ledger_index"].value
+    assert events[bronze_ledger]["job"]["name"] == "ingest.orders"
 
     # Acceptance: the DuckDB file answers count(*) for every table, equal to the Delta tables.
     lake = lake_for(settings)

@@ -12,8 +12,10 @@ import dagster as dg
 
 from lake.catalog import catalog_tables, publish_table
 from lake.delta import table_facts
+from orchestration.defs.lineage.emit import asset_lineage
 from orchestration.resources import MaestroResource
 from pipeline.run import lake_for
+from provenance.lineage import catalog_table_spec, delta_table_spec
 
 CATALOG_KEY = dg.AssetKey(["catalog", "duckdb"])
 
@@ -38,20 +40,34 @@ def build_catalog_asset(datasets: Sequence[str], upstream: Sequence[dg.AssetKey]
         settings = maestro.settings()
         lake = lake_for(settings)
         mismatches: list[dict[str, Any]] = []
-        for ds in datasets:
-            for layer in ("bronze", "quarantine"):
-                uri = lake.table_uri(layer, ds)
-                facts = table_facts(uri, storage_options=lake.options())
-                if not facts["exists"]:
-                    continue
-                published = publish_table(
-                    settings.catalog_path, layer, ds, uri, storage_options=lake.options()
-                )
-                if published["rows"] != facts["rows"]:
-                    mismatches.append(
-                        {"table": f"{layer}.{ds}", "delta": facts["rows"], "duckdb": published["rows"]}
+        inputs, outputs = [], []
+        with asset_lineage(settings, context, "catalog", source_path="lake/catalog.py") as lineage:
+            for ds in datasets:
+                for layer in ("bronze", "quarantine"):
+                    uri = lake.table_uri(layer, ds)
+                    facts = table_facts(uri, storage_options=lake.options())
+                    if not facts["exists"]:
+                        continue
+                    published = publish_table(
+                        settings.catalog_path, layer, ds, uri, storage_options=lake.options()
                     )
-        tables = catalog_tables(settings.catalog_path)
+                    if published["rows"] != facts["rows"]:
+                        mismatches.append(
+                            {"table": f"{layer}.{ds}", "delta": facts["rows"], "duckdb": published["rows"]}
+                        )
+                    inputs.append(delta_table_spec(uri, storage_options=lake.options()))
+                    outputs.append(
+                        catalog_table_spec(
+                            settings.catalog_path,
+                            layer,
+                            ds,
+                            delta_uri=uri,
+                            delta_version=published["delta_version"],
+                            row_count=published["rows"],
+                        )
+                    )
+            tables = catalog_tables(settings.catalog_path)
+            ledger_index = lineage.complete(inputs=inputs, outputs=outputs)
         md = "\n".join(
             ["| table | type | rows |", "|---|---|---|"]
             + [f"| {t['table']} | {t['type']} | {t['rows']} |" for t in tables]
@@ -64,6 +80,7 @@ def build_catalog_asset(datasets: Sequence[str], upstream: Sequence[dg.AssetKey]
                 "tables": dg.MetadataValue.md(md),
                 "table_count": len(tables),
                 "dagster/row_count": sum(t["rows"] for t in tables),
+                "ledger_index": ledger_index,
             },
             check_results=[
                 dg.AssetCheckResult(

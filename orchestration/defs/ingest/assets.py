@@ -12,9 +12,12 @@ import dagster as dg
 from config.sources import SourceSpec, load_sources
 from contracts.model import Contract
 from metrics import append_cost_records, cost_record_for_report, load_prices, measure
+from orchestration.defs.lineage.emit import Emitter, lineage_run
 from orchestration.resources import MaestroResource
 from pipeline.checks import check_specs, committed_rows_by_ingests, evaluate_checks
 from pipeline.run import DatasetReport, ingest_dataset, lake_for
+from provenance.lineage import ingest_event
+from provenance.lineage.naming import ingest_job_name
 
 
 class IngestConfig(dg.Config):
@@ -129,13 +132,54 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
         context: dg.AssetExecutionContext, config: IngestConfig, maestro: MaestroResource
     ) -> Iterator[Any]:
         settings = maestro.settings()
+        lake = lake_for(settings)
+        uris = {
+            "bronze_uri": lake.table_uri("bronze", ds),
+            "quarantine_uri": lake.table_uri("quarantine", ds),
+        }
         # Source options may name environment variables: resolve them now, at run time.
         run_sources = [s for s in load_sources(settings) if s.dataset == ds] or list(sources)
-        with measure() as usage:
-            report = ingest_dataset(settings, contract, run_sources, inputs=config.inputs or None)
-        lake = lake_for(settings)
-        cost = cost_record_for_report(report, usage, run_id=context.run_id, lake=lake, prices=load_prices())
-        append_cost_records(lake, [cost])
+
+        def fail_event(em: Emitter, err: BaseException) -> Any:
+            return ingest_event(
+                "FAIL", run=em.run, contract=contract, storage_options=lake.options(), error=err, **uris
+            )
+
+        with lineage_run(settings, context, ingest_job_name(ds), fail_event) as em:
+            em.emit(
+                ingest_event("START", run=em.run, contract=contract, storage_options=lake.options(), **uris)
+            )
+            with measure() as usage:
+                report = ingest_dataset(settings, contract, run_sources, inputs=config.inputs or None)
+            cost = cost_record_for_report(
+                report, usage, run_id=context.run_id, lake=lake, prices=load_prices()
+            )
+            append_cost_records(lake, [cost])
+            run_counts = {k: report.total(k) for k in ("read", "valid", "rejected", "duplicates")}
+            outcomes = evaluate_checks(
+                contract,
+                uris["bronze_uri"],
+                run_counts=run_counts,
+                storage_options=lake.options(),
+                committed_total=committed_rows_by_ingests(
+                    uris["quarantine_uri"], storage_options=lake.options()
+                ),
+            )
+            unavailable = "; ".join(e["error"] for e in report.retryable_errors)
+            # A source that could not be reached fails the run (after committing what could be read).
+            ledger_index = em.emit(
+                ingest_event(
+                    "FAIL" if unavailable else "COMPLETE",
+                    run=em.run,
+                    contract=contract,
+                    storage_options=lake.options(),
+                    results=report.results,
+                    checks=outcomes,
+                    error=unavailable or None,
+                    **uris,
+                )
+            )
+
         for err in report.input_errors:
             context.log.error(f"{ds}: input rejected whole: {err['input']}: {err['error']}")
         new = report.new_inputs
@@ -143,7 +187,6 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             f"{ds}: {len(report.results)} input(s), {len(new)} new; committed {report.total('valid')} rows, "
             f"quarantined {report.total('rejected')}, duplicates dropped {report.total('duplicates')}"
         )
-        run_counts = {k: report.total(k) for k in ("read", "valid", "rejected", "duplicates")}
         reasons: dict[str, int] = {}
         for r in new:
             for k, v in r.counts.reasons.items():
@@ -169,6 +212,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             "cpu_seconds": round(cost.cpu_s, 3),
             "cost_usd": cost.total_usd,
             "cost_per_1000_events_usd": cost.cost_per_1000_events,
+            "ledger_index": ledger_index,
         }
         yield dg.MaterializeResult(
             asset_key=bronze_key(ds),
@@ -177,7 +221,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 "delta_version": report.bronze.get("version"),
                 "table_rows": report.bronze.get("rows"),
                 "table_bytes": report.bronze.get("bytes"),
-                "table_uri": lake_for(settings).table_uri("bronze", ds),
+                "table_uri": uris["bronze_uri"],
                 "dagster/row_count": report.bronze.get("rows"),
                 "dagster/column_schema": base_meta["dagster/column_schema"],
                 "preview": dg.MetadataValue.md(_md_table(preview)),
@@ -191,25 +235,10 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 "delta_version": report.quarantine.get("version"),
                 "table_rows": report.quarantine.get("rows"),
                 "dagster/row_count": report.quarantine.get("rows"),
-                "table_uri": lake_for(settings).table_uri("quarantine", ds),
+                "table_uri": uris["quarantine_uri"],
             },
         )
-        if report.retryable_errors and not report.bronze.get("exists"):
-            raise dg.Failure(
-                description=f"{ds}: source unavailable, nothing committed: "
-                + "; ".join(e["error"] for e in report.retryable_errors),
-                allow_retries=True,
-            )
-        committed_total = committed_rows_by_ingests(
-            lake.table_uri("quarantine", ds), storage_options=lake.options()
-        )
-        for outcome in evaluate_checks(
-            contract,
-            lake.table_uri("bronze", ds),
-            run_counts=run_counts,
-            committed_total=committed_total,
-            storage_options=lake.options(),
-        ):
+        for outcome in outcomes:
             yield dg.AssetCheckResult(
                 check_name=outcome.name,
                 asset_key=bronze_key(ds),
@@ -224,10 +253,10 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                     if v is not None
                 },
             )
-        if report.retryable_errors:
+        if unavailable:
             raise dg.Failure(
-                description=f"{ds}: committed what could be read, but a source was unavailable: "
-                + "; ".join(e["error"] for e in report.retryable_errors),
+                description=f"{ds}: committed what could be read, but a source was "
+                f"unavailable: {unavailable}",
                 allow_retries=True,
             )
 

@@ -24,13 +24,15 @@ from metrics import (
     write_report,
 )
 from metrics.budgets import OVERALL
-from metrics.slo import SloPolicy
 from metrics.cost import newest_ingested_at
 from metrics.history import table_uri as metrics_table_uri
+from metrics.slo import SloPolicy
 from orchestration.defs.ingest.assets import bronze_key
+from orchestration.defs.lineage.emit import asset_lineage
 from orchestration.resources import MaestroResource
 from pipeline.checks import evaluate_checks
 from pipeline.run import lake_for
+from provenance.lineage import catalog_table_spec, delta_table_spec
 
 # A slow 24 h burn warns rather than fails: with a handful of runs a day one bad input is a large
 # burn; freshness and pass-rate breaches still fail.
@@ -59,7 +61,9 @@ def _worst(statuses: Sequence[str]) -> str:
 def _publish(settings: Any, name: str) -> int:
     lake = lake_for(settings)
     uri = metrics_table_uri(lake, name)
-    return int(publish_table(settings.catalog_path, "metrics", name, uri, storage_options=lake.options())["rows"])
+    return int(
+        publish_table(settings.catalog_path, "metrics", name, uri, storage_options=lake.options())["rows"]
+    )
 
 
 def build_metric_assets(contracts: Mapping[str, Contract]) -> list[dg.AssetsDefinition]:
@@ -74,19 +78,32 @@ def build_metric_assets(contracts: Mapping[str, Contract]) -> list[dg.AssetsDefi
         description="Cost of every ingest run per dataset (CPU seconds, wall time, bytes read and written, "
         "storage) priced by metrics/prices.yaml; history in Delta and in the catalog as metrics.cost.",
         check_specs=[
-            dg.AssetCheckSpec(f"budget_{scope}", asset=COST_KEY,
-                              description=f"Month-to-date spend of {scope} within its budgets "
-                              "(warn at 80%, fail at 100%; metrics/budgets.yaml).")
+            dg.AssetCheckSpec(
+                f"budget_{scope}",
+                asset=COST_KEY,
+                description=f"Month-to-date spend of {scope} within its budgets "
+                "(warn at 80%, fail at 100%; metrics/budgets.yaml).",
+            )
             for scope in [*datasets, OVERALL]
         ],
     )
     def cost_metrics(context: dg.AssetExecutionContext, maestro: MaestroResource) -> Any:
         settings = maestro.settings()
         lake = lake_for(settings)
-        hist = read_cost_history(lake)
-        budgets = load_budgets()
-        outcomes = evaluate_budgets(hist, budgets, datasets=datasets)
-        rows = _publish(settings, "cost") if hist.height else 0
+        with asset_lineage(settings, context, "metrics", "cost", source_path="metrics/cost.py") as lineage:
+            hist = read_cost_history(lake)
+            budgets = load_budgets()
+            outcomes = evaluate_budgets(hist, budgets, datasets=datasets)
+            rows = _publish(settings, "cost") if hist.height else 0
+            uri = metrics_table_uri(lake, "cost")
+            ledger_index = lineage.complete(
+                inputs=[delta_table_spec(uri, storage_options=lake.options())],
+                outputs=[
+                    catalog_table_spec(
+                        settings.catalog_path, "metrics", "cost", delta_uri=uri, row_count=rows
+                    )
+                ],
+            )
         plots = all_plots(hist, read_slo_history(lake), budgets=budgets)
         latest = hist.sort("started_at").group_by("dataset").last() if hist.height else hist
         yield dg.MaterializeResult(
@@ -97,19 +114,39 @@ def build_metric_assets(contracts: Mapping[str, Contract]) -> list[dg.AssetsDefi
                 "runs_recorded": hist.height,
                 "total_usd": round(float(hist["total_usd"].sum() or 0.0), 8) if hist.height else 0.0,
                 "latest_per_dataset": dg.MetadataValue.json(
-                    [{k: (str(v) if k == "started_at" else v) for k, v in r.items()
-                      if k in ("dataset", "started_at", "events_ingested", "cpu_s", "bytes_read",
-                               "bytes_written", "total_usd", "cost_per_1000_events")}
-                     for r in latest.to_dicts()]),
+                    [
+                        {
+                            k: (str(v) if k == "started_at" else v)
+                            for k, v in r.items()
+                            if k
+                            in (
+                                "dataset",
+                                "started_at",
+                                "events_ingested",
+                                "cpu_s",
+                                "bytes_read",
+                                "bytes_written",
+                                "total_usd",
+                                "cost_per_1000_events",
+                            )
+                        }
+                        for r in latest.to_dicts()
+                    ]
+                ),
                 "catalog_table": "metrics.cost",
                 "dagster/row_count": rows,
+                "ledger_index": ledger_index,
             },
         )
         for scope in [*datasets, OVERALL]:
             mine = [o for o in outcomes if o.scope == scope]
-            yield _check(f"budget_{scope}", COST_KEY, _worst([o.status for o in mine]),
-                         [o.message for o in mine if o.status != "ok"],
-                         budgets=[o.to_dict() for o in mine])
+            yield _check(
+                f"budget_{scope}",
+                COST_KEY,
+                _worst([o.status for o in mine]),
+                [o.message for o in mine if o.status != "ok"],
+                budgets=[o.to_dict() for o in mine],
+            )
 
     @dg.asset(
         key=SLO_KEY,
@@ -119,22 +156,40 @@ def build_metric_assets(contracts: Mapping[str, Contract]) -> list[dg.AssetsDefi
         description="SLOs per dataset: freshness lag against the contract, throughput, run success rate, "
         "contract pass rate, error budget burn over 1 h and 24 h; history as metrics.slo.",
         check_specs=[
-            dg.AssetCheckSpec(f"slo_{ds}", asset=SLO_KEY,
-                              description=f"{ds} meets its SLOs (fails when breached, warns on fast burn).")
+            dg.AssetCheckSpec(
+                f"slo_{ds}",
+                asset=SLO_KEY,
+                description=f"{ds} meets its SLOs (fails when breached, warns on fast burn).",
+            )
             for ds in datasets
         ],
     )
     def slo_metrics(context: dg.AssetExecutionContext, maestro: MaestroResource) -> Any:
         settings = maestro.settings()
         lake = lake_for(settings)
-        hist = read_cost_history(lake)
-        records = []
-        for ds in datasets:
-            newest = newest_ingested_at(lake.table_uri("bronze", ds), storage_options=lake.options())
-            records.append(slo_record(hist, contracts[ds], run_id=context.run_id, last_ingested_at=newest,
-                                      policy=SLO_POLICY))
-        append_slo_records(lake, records)
-        rows = _publish(settings, "slo")
+        with asset_lineage(settings, context, "metrics", "slo", source_path="metrics/slo.py") as lineage:
+            hist = read_cost_history(lake)
+            records = []
+            for ds in datasets:
+                newest = newest_ingested_at(lake.table_uri("bronze", ds), storage_options=lake.options())
+                records.append(
+                    slo_record(
+                        hist, contracts[ds], run_id=context.run_id, last_ingested_at=newest, policy=SLO_POLICY
+                    )
+                )
+            append_slo_records(lake, records)
+            rows = _publish(settings, "slo")
+            slo_uri = metrics_table_uri(lake, "slo")
+            read = [*(lake.table_uri("bronze", ds) for ds in datasets), metrics_table_uri(lake, "cost")]
+            ledger_index = lineage.complete(
+                inputs=[delta_table_spec(u, storage_options=lake.options()) for u in read],
+                outputs=[
+                    delta_table_spec(slo_uri, storage_options=lake.options()),
+                    catalog_table_spec(
+                        settings.catalog_path, "metrics", "slo", delta_uri=slo_uri, row_count=rows
+                    ),
+                ],
+            )
         plots = all_plots(hist, read_slo_history(lake))
         yield dg.MaterializeResult(
             asset_key=SLO_KEY,
@@ -143,19 +198,26 @@ def build_metric_assets(contracts: Mapping[str, Contract]) -> list[dg.AssetsDefi
                 "pass_rate_trend": dg.MetadataValue.md(plots["pass_rate"].markdown),
                 "catalog_table": "metrics.slo",
                 "dagster/row_count": rows,
+                "ledger_index": ledger_index,
             },
         )
         for rec in records:
             outcomes = json.loads(rec.outcomes)
-            yield _check(f"slo_{rec.dataset}", SLO_KEY, _worst([o["status"] for o in outcomes]),
-                         [o["message"] for o in outcomes if o["status"] != "ok"], slos=outcomes)
+            yield _check(
+                f"slo_{rec.dataset}",
+                SLO_KEY,
+                _worst([o["status"] for o in outcomes]),
+                [o["message"] for o in outcomes if o["status"] != "ok"],
+                slos=outcomes,
+            )
 
     @dg.asset(
         key=REPORT_KEY,
         deps=[COST_KEY, SLO_KEY],
         group_name="metrics",
         kinds={"html"},
-        description="A static HTML report (quality, cost, SLOs per dataset, with plots) that opens in a browser.",
+        description="A static HTML report (quality, cost, SLOs per dataset, with plots) that opens "
+        "in a browser.",
     )
     def platform_report(context: dg.AssetExecutionContext, maestro: MaestroResource) -> dg.MaterializeResult:
         settings = maestro.settings()
@@ -164,9 +226,15 @@ def build_metric_assets(contracts: Mapping[str, Contract]) -> list[dg.AssetsDefi
             ds: evaluate_checks(contracts[ds], lake.table_uri("bronze", ds), storage_options=lake.options())
             for ds in datasets
         }
-        path = write_report(settings.home / "reports" / "platform.html", read_cost_history(lake),
-                            read_slo_history(lake), quality_results=quality, budgets=load_budgets())
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path)),
-                                              "open": f"file://{path}"})
+        path = write_report(
+            settings.home / "reports" / "platform.html",
+            read_cost_history(lake),
+            read_slo_history(lake),
+            quality_results=quality,
+            budgets=load_budgets(),
+        )
+        return dg.MaterializeResult(
+            metadata={"path": dg.MetadataValue.path(str(path)), "open": f"file://{path}"}
+        )
 
     return [cost_metrics, slo_metrics, platform_report]
