@@ -2,8 +2,7 @@
 
 An :class:`Enforcer` is created per input (one manifest) and fed the input's record batches in
 order. For each batch it returns the rows that keep the contract (typed, in contract column order)
-and the rows that break it (original values as text, with a reason code per failed rule). Memory is
-bounded by the batch size plus 16 bytes per distinct primary key seen in the input.
+and the rows that break it (original values as text, with a reason code per failed rule).
 
 Every input row ends in exactly one place, so ``read == valid + rejected + duplicates``:
 
@@ -11,20 +10,44 @@ Every input row ends in exactly one place, so ``read == valid + rejected + dupli
 - **rejected** rows go to the quarantine table. Reason codes: ``type:<col>`` (value present but not
   parsable as the column type), ``not_null:<col>``, ``min:<col>``, ``max:<col>``,
   ``allowed_values:<col>``, ``pattern:<col>``, ``min_length:<col>``, ``max_length:<col>``,
-  ``unique:<col>`` (value already used by an earlier row of this input), ``duplicate_key`` (primary
-  key already used by an earlier row of this input with *different* values);
+  ``unique:<col>`` (value already used by an earlier kept row of this input), ``duplicate_key``
+  (primary key already used by an earlier kept row of this input with *different* values);
 - **duplicates** are rows identical, in every contract column, to an earlier row of this input with
   the same primary key. They carry no information, so they are counted and dropped.
 
-The duplicate rule: within one input the first occurrence of a primary key wins. Across inputs the
-bronze table keeps every version (with its source pointer) and the dbt staging model takes the
-latest one per key. Keys are compared by a 64-bit hash of their typed values.
+The duplicate rule: within one input the first occurrence of a primary key wins. Only rows that
+pass every column rule take part in the key and unique checks, so a rejected row never claims a key
+or a unique value, and the outcome does not depend on where batch boundaries fall. Across inputs
+the bronze table keeps every version (with its source pointer) and the dbt staging model takes the
+latest one per key.
+
+Parsing: the first non-null value of a timestamp column picks a *primary* format among those the
+column accepts; every value is parsed with it and only the values it cannot parse are parsed again
+with all accepted formats (likewise numbers and dates are first parsed as-is and only re-parsed
+after trimming whitespace when that fails). A primary format accepts a subset of what the full rule
+accepts, with the same result, so the outcome is the full rule's.
+
+Memory and the key set (the trade-off): key checks need, per distinct key, the key and a 64-bit hash
+of the first row that used it (16 bytes). A single integer key column is compared by its value,
+other keys by a 64-bit hash of their typed values (two different keys colliding would be taken for
+one, with probability about n^2/2^65 for n keys). Keys are kept in memory only until ~1M of them
+have accumulated (16 MiB); then they are sorted and spilled to a temporary file, removed when the
+enforcer is closed or collected. What stays in memory for the whole input is a Bloom filter of 4
+bytes per key, allocated in doubling stages (so 4-8 bytes per distinct key: ~12 MiB for 2M keys,
+~60 MiB for 10M, instead of 32 and 160 MiB plus merge copies), and one key per 512 spilled keys.
+The price: a few MB of temporary disk per million keys, and a lookup of every key the filter cannot
+rule out (true repeats and ~0.05-0.3% false positives) in every spilled run, one 4 KiB page read
+each. Inputs that repeat most of their keys therefore cost more time, not more memory.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -45,9 +68,33 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "date": pa.date32(),
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
-_POLARS_NUMERIC = {"int32": pl.Int32, "int64": pl.Int64, "float64": pl.Float64}
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "int32": pl.Int32(),
+    "int64": pl.Int64(),
+    "float64": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "date": pl.Date(),
+    "timestamp": pl.Datetime("us", "UTC"),
+}
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
+# Exact spellings accepted without trimming/lower-casing (a subset of the rule above).
+_TRUE_FAST = tuple({v for t in _TRUE for v in (t, t.upper(), t.capitalize())})
+_FALSE_FAST = tuple({v for f in _FALSE for v in (f, f.upper(), f.capitalize())})
+# Timestamps: ISO 8601 with an offset or Z, or naive (taken as UTC). (format, has an offset)
+_TS_FORMATS = (
+    ("%Y-%m-%dT%H:%M:%S%.f%#z", True),
+    ("%Y-%m-%dT%H:%M:%S%.f", False),
+    ("%Y-%m-%d %H:%M:%S%.f", False),
+)
+# Fixed-width formats polars parses on its fast path; each accepts a subset of one format above.
+# "...Z" is parsed as naive and then taken as UTC, which is what the offset format gives for "Z".
+_TS_FAST_FORMATS = (
+    ("%Y-%m-%dT%H:%M:%SZ", False),
+    ("%Y-%m-%dT%H:%M:%S", False),
+    ("%Y-%m-%d %H:%M:%S", False),
+)
 
 # Metadata columns every bronze row carries: where it came from and under which contract.
 BRONZE_METADATA = pa.schema(
@@ -83,6 +130,11 @@ def quarantine_schema(contract: Contract) -> pa.Schema:
     """Arrow schema of a dataset's quarantine table: every contract column as original text."""
     fields = [pa.field(c.name, pa.large_string()) for c in contract.columns]
     return pa.schema(fields + list(QUARANTINE_METADATA))
+
+
+def typed_dtype(col: Column) -> pl.DataType:
+    """The polars type a contract column is parsed to."""
+    return _POLARS_TYPES[col.type]
 
 
 @dataclass(frozen=True)
@@ -123,54 +175,207 @@ class EnforcedBatch:
     counts: EnforceCounts
 
 
-class _SeenKeys:
-    """Set of 64-bit key hashes (with a 64-bit row hash each), kept as sorted runs (an LSM).
+# --------------------------------------------------------------------------------------- keys
 
-    Runs of equal size are merged (so there are at most log2(n / batch) runs), lookups sort the
-    probe keys once and ``searchsorted`` each run in order, which keeps memory access sequential.
-    A whole input costs O(n log n) time and 16 bytes per distinct key.
+
+def _mix(keys: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads integer keys (often sequential) over all 64 bits."""
+    x = keys ^ (keys >> np.uint64(30))
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+class _BloomFilter:
+    """Blocked Bloom filter of 64-bit keys: one 64-bit word per key, 6 bits set in it.
+
+    32 bits a key give ~0.05% false positives per stage. It grows by adding a stage twice the size
+    of the last one when that is full, so it never needs the keys again.
     """
 
-    def __init__(self) -> None:
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+    BITS_PER_KEY = 32
+    K = 6
+
+    def __init__(self, first_capacity: int) -> None:
+        self._first = max(1024, first_capacity)
+        self._stages: list[tuple[np.ndarray, int]] = []  # (words, log2 of their number)
+        self._room = 0
+
+    @classmethod
+    def _mask(cls, mixed: np.ndarray) -> np.ndarray:
+        """The key's bits within its word, from its low bits (the word comes from the high bits)."""
+        mask = np.zeros(mixed.shape, dtype=np.uint64)
+        one, six_bits = np.uint64(1), np.uint64(63)
+        for i in range(cls.K):
+            mask |= one << ((mixed >> np.uint64(6 * i)) & six_bits)
+        return mask
+
+    @staticmethod
+    def _word(mixed: np.ndarray, log_words: int) -> np.ndarray:
+        return (mixed >> np.uint64(64 - log_words)).astype(np.intp)
+
+    def might_contain(self, mixed: np.ndarray) -> np.ndarray:
+        hit = np.zeros(mixed.shape, dtype=bool)
+        mask = self._mask(mixed)
+        for words, log_words in self._stages:
+            hit |= (words[self._word(mixed, log_words)] & mask) == mask
+        return hit
+
+    def add(self, mixed: np.ndarray) -> None:
+        start = 0
+        while start < mixed.size:
+            if self._room == 0:
+                capacity = self._first << len(self._stages)
+                log_words = max(1, int(capacity * self.BITS_PER_KEY // 64 - 1).bit_length())
+                self._stages.append((np.zeros(1 << log_words, dtype=np.uint64), log_words))
+                self._room = capacity
+            part = mixed[start : start + self._room]
+            words, log_words = self._stages[-1]
+            np.bitwise_or.at(words, self._word(part, log_words), self._mask(part))
+            self._room -= part.size
+            start += part.size
+
+    @property
+    def nbytes(self) -> int:
+        return sum(words.nbytes for words, _ in self._stages)
+
+
+_BLOCK = 512  # keys per 4 KiB page of a spilled run
+
+
+class _SpilledRun:
+    """Sorted keys (and values) in a temporary file; in memory only every 512th key."""
+
+    def __init__(self, path: str, keys: np.ndarray, values: np.ndarray | None) -> None:
+        pad = (-keys.size) % _BLOCK  # whole pages: repeat the last key (lookups find its first copy)
+        self.path, self.padded = path, keys.size + pad
+        with open(path, "wb") as f:
+            for part in (keys, values):
+                if part is not None:
+                    np.concatenate([part, np.repeat(part[-1:], pad)]).tofile(f)
+        self.fences = keys[::_BLOCK].copy()
+        self.has_values = values is not None
+
+    def lookup(self, probe: np.ndarray, found: np.ndarray, values: np.ndarray) -> None:
+        """Mark ``probe`` keys present in this run (and fetch their values) in place."""
+        block = np.searchsorted(self.fences, probe, side="right") - 1
+        cand = np.flatnonzero(block >= 0)
+        if cand.size == 0:
+            return
+        mm = np.memmap(self.path, dtype=np.uint64, mode="r")  # unmapped below: pages leave RSS
+        try:
+            pages = mm[: self.padded].reshape(-1, _BLOCK)
+            for lo in range(0, cand.size, 4096):  # bounded temporaries: 4096 x 512 comparisons
+                idx = cand[lo : lo + 4096]
+                rows = pages[block[idx]]
+                pos = (rows < probe[idx, None]).sum(axis=1)
+                hit = rows[np.arange(idx.size), np.minimum(pos, _BLOCK - 1)] == probe[idx]
+                found[idx[hit]] = True
+                if self.has_values:
+                    values[idx[hit]] = mm[self.padded + block[idx[hit]] * _BLOCK + pos[hit]]
+        finally:
+            del mm
+
+
+class _SeenKeys:
+    """Exact set of distinct 64-bit keys, each with a 64-bit value (the first row's hash).
+
+    Recent keys are kept in memory as sorted chunks; past ``memory_keys`` they are merged and
+    spilled to a temporary file. A Bloom filter in front answers for (nearly) every new key without
+    touching either, so lookups cost O(batch) plus O(repeats x runs) page reads.
+    """
+
+    def __init__(self, *, memory_keys: int = 1 << 20, with_values: bool = True) -> None:
+        self.memory_keys = max(1, memory_keys)
+        self.with_values = with_values
+        self._filter = _BloomFilter(self.memory_keys)
+        self._chunks: list[tuple[np.ndarray, np.ndarray | None]] = []
+        self._in_memory = 0
+        self._runs: list[_SpilledRun] = []
+        self._dir: str | None = None
+        self._cleanup: weakref.finalize | None = None
+        self.size = 0
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (found mask, stored row hash or 0) for each key."""
+        """Return (found mask, stored value or 0) for each of ``keys`` (distinct)."""
         found = np.zeros(keys.size, dtype=bool)
-        rows = np.zeros(keys.size, dtype=np.uint64)
-        if not self.runs or keys.size == 0:
-            return found, rows
-        order = np.argsort(keys)
-        probe = keys[order]
-        for run_keys, run_rows in self.runs:
-            pos = np.minimum(np.searchsorted(run_keys, probe), run_keys.size - 1)
-            hit = run_keys[pos] == probe
-            found[order[hit]] = True
-            rows[order[hit]] = run_rows[pos[hit]]
-        return found, rows
+        values = np.zeros(keys.size, dtype=np.uint64)
+        if self.size == 0 or keys.size == 0:
+            return found, values
+        maybe = np.flatnonzero(self._filter.might_contain(_mix(keys)))
+        if maybe.size == 0:
+            return found, values
+        probe = keys[maybe]
+        sub_found = np.zeros(maybe.size, dtype=bool)
+        sub_values = np.zeros(maybe.size, dtype=np.uint64)
+        for chunk_keys, chunk_values in self._chunks:
+            pos = np.minimum(np.searchsorted(chunk_keys, probe), chunk_keys.size - 1)
+            hit = chunk_keys[pos] == probe
+            sub_found |= hit
+            if chunk_values is not None:
+                sub_values[hit] = chunk_values[pos[hit]]
+        for run in self._runs:
+            run.lookup(probe, sub_found, sub_values)
+        found[maybe] = sub_found
+        values[maybe] = sub_values
+        return found, values
 
-    def add(self, keys: np.ndarray, rows: np.ndarray) -> None:
-        order = np.argsort(keys)
-        run = (keys[order], rows[order])
-        while self.runs and self.runs[-1][0].size <= run[0].size * 2:
-            prev = self.runs.pop()
-            k = np.concatenate([prev[0], run[0]])
-            r = np.concatenate([prev[1], run[1]])
-            merged = np.argsort(k, kind="stable")
-            run = (k[merged], r[merged])
-        self.runs.append(run)
+    def add(self, keys: np.ndarray, values: np.ndarray | None = None) -> None:
+        """Add ``keys`` (distinct, sorted, none already present) with their ``values``."""
+        if keys.size == 0:
+            return
+        self._filter.add(_mix(keys))
+        self._chunks.append((keys, values if self.with_values else None))
+        self._in_memory += keys.size
+        self.size += keys.size
+        if self._in_memory >= self.memory_keys:
+            self._spill()
+
+    def _spill(self) -> None:
+        keys = np.concatenate([k for k, _ in self._chunks])
+        order = np.argsort(keys, kind="stable")  # the chunks are sorted runs: a linear merge
+        values = None
+        if self.with_values:
+            values = np.concatenate([v for _, v in self._chunks])[order]  # type: ignore[misc]
+        if self._dir is None:
+            self._dir = tempfile.mkdtemp(prefix="maestro-keys-")
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        path = os.path.join(self._dir, f"run-{len(self._runs):05d}.u64")
+        self._runs.append(_SpilledRun(path, keys[order], values))
+        self._chunks, self._in_memory = [], 0
+
+    def close(self) -> None:
+        """Remove the spill files now (they are also removed when the set is collected)."""
+        if self._cleanup is not None:
+            self._cleanup()
+        self._chunks, self._runs = [], []
+
+    @property
+    def memory_bytes(self) -> int:
+        chunks = sum(k.nbytes + (v.nbytes if v is not None else 0) for k, v in self._chunks)
+        return self._filter.nbytes + chunks + sum(r.fences.nbytes for r in self._runs)
 
 
-def _parse(col: Column, raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Expression turning a source column into the contract type; unparsable values become null."""
-    if dtype != pl.String:
-        target = ARROW_TYPES[col.type]
-        return raw.cast(pl.from_arrow(pa.array([], type=target)).dtype, strict=False)
-    if col.type == "string":
-        return raw
+def _firsts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group equal keys: (stable sort order, True at each group's first row in that order, group id)."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    start = np.empty(keys.size, dtype=bool)
+    start[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=start[1:])
+    return order, start, np.cumsum(start) - 1
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+
+def _full_parse(col: Column, raw: pl.Expr) -> pl.Expr:
+    """The contract's parsing rule for text: unparsable values become null."""
     s = raw.str.strip_chars()
-    if col.type in _POLARS_NUMERIC:
-        out = s.cast(_POLARS_NUMERIC[col.type], strict=False)
+    if col.type in ("int32", "int64", "float64"):
+        out = s.cast(_POLARS_TYPES[col.type], strict=False)
         # NaN and infinity are not values a contract can range-check; treat them as type errors.
         return pl.when(out.is_finite()).then(out) if col.type == "float64" else out
     if col.type == "boolean":
@@ -178,29 +383,60 @@ def _parse(col: Column, raw: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
     if col.type == "date":
         return s.str.to_date("%Y-%m-%d", strict=False)
-    # timestamp: ISO 8601 with an offset or Z, or naive (taken as UTC).
-    return pl.coalesce(
-        s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="us", time_zone="UTC"),
-        s.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC"),
-        s.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us").dt.replace_time_zone("UTC"),
-    )
+    return pl.coalesce(*(_ts(s, fmt, aware) for fmt, aware in _TS_FORMATS))
 
 
-def _rule_failures(col: Column, typed: pl.Expr, raw: pl.Expr) -> list[tuple[str, pl.Expr]]:
+def _ts(s: pl.Expr, fmt: str, aware: bool) -> pl.Expr:
+    if aware:
+        return s.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC", cache=False)
+    naive = s.str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
+    return naive.dt.replace_time_zone("UTC")
+
+
+def _fast_parse(col: Column, raw: pl.Expr, ts_format: tuple[str, bool] | None) -> pl.Expr:
+    """A cheaper parse that accepts a subset of :func:`_full_parse`'s values, with equal results."""
+    if col.type in ("int32", "int64", "float64"):
+        out = raw.cast(_POLARS_TYPES[col.type], strict=False)
+        return pl.when(out.is_finite()).then(out) if col.type == "float64" else out
+    if col.type == "boolean":
+        return pl.when(raw.is_in(_TRUE_FAST)).then(True).when(raw.is_in(_FALSE_FAST)).then(False)
+    if col.type == "date":
+        return raw.str.to_date("%Y-%m-%d", strict=False, cache=False)
+    if ts_format is None:
+        return _full_parse(col, raw)
+    return _ts(raw, *ts_format)
+
+
+def _primary_ts_format(sample: str) -> tuple[str, bool] | None:
+    """The cheapest format that parses ``sample`` exactly as the full rule does."""
+    s = pl.Series([sample])
+    want = pl.select(_full_parse(Column(name="x", type="timestamp"), pl.lit(s))).to_series()[0]
+    if want is None:
+        return None
+    for fmt, aware in _TS_FAST_FORMATS + _TS_FORMATS:
+        if pl.select(_ts(pl.lit(s), fmt, aware)).to_series()[0] == want:
+            return fmt, aware
+    return None
+
+
+def _rule_failures(col: Column, typed: pl.Expr, raw: pl.Expr, parsed: bool) -> list[tuple[str, pl.Expr]]:
     """(reason code, boolean expression true where the rule fails) for one column."""
     name, c = col.name, col.constraints
     present = typed.is_not_null()
-    rules: list[tuple[str, pl.Expr]] = [(f"type:{name}", raw.is_not_null() & typed.is_null())]
+    rules: list[tuple[str, pl.Expr]] = []
+    if parsed:
+        rules.append((f"type:{name}", raw.is_not_null() & typed.is_null()))
     if not col.nullable:
         rules.append((f"not_null:{name}", raw.is_null()))
+    dtype = typed_dtype(col)
     if c.min is not None:
-        lo = pl.lit(c.min).cast(typed_dtype(col)) if col.type in ("date", "timestamp") else c.min
+        lo = pl.lit(c.min).cast(dtype) if col.type in ("date", "timestamp") else c.min
         rules.append((f"min:{name}", present & (typed < lo)))
     if c.max is not None:
-        hi = pl.lit(c.max).cast(typed_dtype(col)) if col.type in ("date", "timestamp") else c.max
+        hi = pl.lit(c.max).cast(dtype) if col.type in ("date", "timestamp") else c.max
         rules.append((f"max:{name}", present & (typed > hi)))
     if c.allowed_values is not None:
-        allowed = pl.Series(c.allowed_values).cast(typed_dtype(col), strict=False)
+        allowed = pl.Series(c.allowed_values).cast(dtype, strict=False)
         rules.append((f"allowed_values:{name}", present & ~typed.is_in(allowed.implode())))
     if c.pattern is not None:
         rules.append((f"pattern:{name}", present & ~typed.str.contains(c.pattern)))
@@ -208,11 +444,25 @@ def _rule_failures(col: Column, typed: pl.Expr, raw: pl.Expr) -> list[tuple[str,
         rules.append((f"min_length:{name}", present & (typed.str.len_chars() < c.min_length)))
     if c.max_length is not None:
         rules.append((f"max_length:{name}", present & (typed.str.len_chars() > c.max_length)))
-    return rules
+    return [(code, expr.fill_null(False).alias(code)) for code, expr in rules]
 
 
-def typed_dtype(col: Column) -> pl.DataType:
-    return pl.from_arrow(pa.array([], type=ARROW_TYPES[col.type])).dtype
+@dataclass
+class _Plan:
+    """Per source schema: how each contract column is parsed and checked (built once)."""
+
+    parsed: list[Column]  # text parsed to a non-string type (fast parse, then fallback)
+    cast: list[Column]  # typed source cast to the contract type
+    text: list[Column]  # text kept as text
+    absent: list[Column]  # nullable columns the source does not have
+    rules: list[tuple[str, pl.Expr]] = field(default_factory=list)
+
+
+def _t(col: Column) -> str:
+    return f"__t_{col.name}"
+
+
+# ----------------------------------------------------------------------------------- enforcer
 
 
 class Enforcer:
@@ -221,6 +471,7 @@ class Enforcer:
     Args:
         contract: the dataset's contract.
         context: the input's manifest id, URI and hash, stamped on every output row.
+        memory_keys: keys of each key set kept in memory before spilling to a temporary file.
 
     >>> import pyarrow as pa
     >>> from contracts.loader import load_contracts
@@ -230,20 +481,30 @@ class Enforcer:
     contracts.exceptions.SchemaMismatchError: ...
     """
 
-    def __init__(self, contract: Contract, *, context: InputContext) -> None:
+    def __init__(self, contract: Contract, *, context: InputContext, memory_keys: int = 1 << 20) -> None:
         self.contract = contract
         self.context = context
         self.counts = EnforceCounts()
         self._rows_seen = 0
-        self._pk_seen = _SeenKeys() if contract.primary_key else None
+        self._pk = [contract.column(k) for k in contract.primary_key]
+        self._pk_seen = _SeenKeys(memory_keys=memory_keys) if self._pk else None
         self._unique_seen = {
-            c.name: _SeenKeys()
+            c.name: _SeenKeys(memory_keys=memory_keys, with_values=False)
             for c in contract.columns
             if c.constraints.unique and [c.name] != contract.primary_key
         }
         self._bronze_schema = bronze_schema(contract)
         self._quarantine_schema = quarantine_schema(contract)
         self._extra: list[str] = []
+        self._plans: dict[tuple[tuple[str, pa.DataType], ...], _Plan] = {}
+        self._ts_formats: dict[str, tuple[str, bool]] = {}
+        self._constants: dict[str, pa.Array] = {}
+
+    def close(self) -> None:
+        """Release the key sets' temporary files (also done when the enforcer is collected)."""
+        for seen in [self._pk_seen, *self._unique_seen.values()]:
+            if seen is not None:
+                seen.close()
 
     def check_columns(self, source_columns: Sequence[str]) -> None:
         """Fail fast, for the whole input, when its columns cannot fit the contract."""
@@ -264,154 +525,248 @@ class Enforcer:
             raise SchemaMismatchError(f"{self.context.source_uri}: " + "; ".join(problems))
         self._extra = extra
 
+    # -- per batch ---------------------------------------------------------------------------
+
     def process(self, batch: pa.RecordBatch) -> EnforcedBatch:
         """Split one batch into valid and rejected rows; update the running counts."""
         if self._rows_seen == 0:
             self.check_columns(batch.schema.names)
-        df = pl.from_arrow(batch)
-        assert isinstance(df, pl.DataFrame)
-        n = df.height
+        n = batch.num_rows
         offset = self._rows_seen
         self._rows_seen += n
-        df = df.with_columns(pl.int_range(offset + 1, offset + n + 1, dtype=pl.Int64).alias("__row"))
-        for c in self.contract.columns:  # absent nullable columns arrive as nulls
-            if c.source not in df.columns:
-                df = df.with_columns(pl.lit(None, dtype=pl.String).alias(c.source))
-
-        typed_exprs, failures = [], []
-        for c in self.contract.columns:
-            raw = pl.col(c.source)
-            typed = _parse(c, raw, df.schema[c.source])
-            typed_exprs.append(typed.alias(f"__t_{c.name}"))
-            failures += _rule_failures(c, pl.col(f"__t_{c.name}"), raw)
-        df = df.with_columns(typed_exprs)
-        codes = [code for code, _ in failures]
-        fail_df = df.select([expr.fill_null(False).alias(code) for code, expr in failures])
-        bad = fail_df.select(pl.any_horizontal(pl.all())).to_series() if codes else pl.Series([False] * n)
+        plan = self._plan(batch.schema)
+        typed = self._typed(batch, plan)
+        flags = typed.select([expr for _, expr in plan.rules])
+        if plan.rules:
+            bad = flags.select(pl.any_horizontal(pl.all())).to_series().to_numpy(writable=True)
+        else:
+            bad = np.zeros(n, dtype=bool)
 
         counts = EnforceCounts(read=n)
-        extra_reason = np.full(n, None, dtype=object)
-        # Primary key and unique checks only see rows that passed every column rule.
-        bad_np = bad.to_numpy().copy()
-        dup_np = np.zeros(n, dtype=bool)
+        extra_reason: dict[int, str] = {}
+        dup = np.zeros(n, dtype=bool)
         if self._pk_seen is not None:
-            dup_np, conflict = self._check_keys(df, bad_np)
-            bad_np |= conflict
-            extra_reason[conflict] = "duplicate_key"
+            dup, conflict = self._check_keys(typed, bad)
+            bad |= conflict
+            extra_reason.update(dict.fromkeys(np.flatnonzero(conflict).tolist(), "duplicate_key"))
         for col_name, seen in self._unique_seen.items():
-            fresh = ~bad_np & ~dup_np
-            values = df.get_column(f"__t_{col_name}")
-            keys = values.hash(seed=7).to_numpy()
-            first = values.is_first_distinct().to_numpy()
-            found, _ = seen.lookup(keys)
-            clash = fresh & values.is_not_null().to_numpy() & (found | ~first)
-            clash_fresh = fresh & ~clash & values.is_not_null().to_numpy()
-            seen.add(keys[clash_fresh], np.zeros(int(clash_fresh.sum()), dtype=np.uint64))
-            bad_np |= clash
-            extra_reason[clash] = f"unique:{col_name}"
+            clash = self._check_unique(typed, col_name, seen, ~bad & ~dup)
+            bad |= clash
+            extra_reason.update(dict.fromkeys(np.flatnonzero(clash).tolist(), f"unique:{col_name}"))
 
-        good_np = ~bad_np & ~dup_np
-        counts.valid = int(good_np.sum())
-        counts.duplicates = int(dup_np.sum())
-        counts.rejected = int(bad_np.sum())
-        valid = self._valid_batch(df.filter(pl.Series(good_np)))
+        good = ~bad & ~dup
+        counts.valid = int(good.sum())
+        counts.duplicates = int(dup.sum())
+        counts.rejected = int(bad.sum())
+        valid = self._valid_batch(batch, typed, plan, good, offset)
         rejected = None
         if counts.rejected:
-            rejected = self._rejected_batch(
-                df.filter(pl.Series(bad_np)),
-                fail_df.filter(pl.Series(bad_np)),
-                extra_reason[bad_np].tolist(),
-                counts,
-            )
+            rejected = self._rejected_batch(batch, plan, flags, bad, extra_reason, counts, offset)
         self.counts.add(counts)
         return EnforcedBatch(valid=valid, rejected=rejected, counts=counts)
 
-    def _check_keys(self, df: pl.DataFrame, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _plan(self, schema: pa.Schema) -> _Plan:
+        key = tuple((f.name, f.type) for f in schema)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        plan = _Plan(parsed=[], cast=[], text=[], absent=[])
+        for c in self.contract.columns:
+            if c.source not in schema.names:
+                plan.absent.append(c)
+            elif not _is_text(schema.field(c.source).type):
+                plan.cast.append(c)
+            elif c.type == "string":
+                plan.text.append(c)
+            else:
+                plan.parsed.append(c)
+        for c in self.contract.columns:
+            parsed = c in plan.parsed or (c in plan.cast and c.type != "string")
+            plan.rules += _rule_failures(c, pl.col(_t(c)), pl.col(c.source), parsed)
+        self._plans[key] = plan
+        return plan
+
+    def _typed(self, batch: pa.RecordBatch, plan: _Plan) -> pl.DataFrame:
+        """Source columns plus one ``__t_<name>`` column per contract column, in contract types."""
+        names = [c.source for c in plan.parsed + plan.cast + plan.text]
+        df = pl.from_arrow(batch.select(list(dict.fromkeys(names))))
+        assert isinstance(df, pl.DataFrame)
+        for c in plan.parsed:
+            if c.type == "timestamp" and c.name not in self._ts_formats:
+                sample = df.get_column(c.source).drop_nulls().head(1).str.strip_chars()
+                if sample.len() and (fmt := _primary_ts_format(sample[0])) is not None:
+                    self._ts_formats[c.name] = fmt
+        exprs = [
+            _fast_parse(c, pl.col(c.source), self._ts_formats.get(c.name)).alias(_t(c)) for c in plan.parsed
+        ]
+        exprs += [pl.col(c.source).cast(typed_dtype(c), strict=False).alias(_t(c)) for c in plan.cast]
+        exprs += [pl.col(c.source).alias(_t(c)) for c in plan.text]
+        exprs += [pl.lit(None, dtype=pl.String).alias(c.source) for c in plan.absent]
+        exprs += [pl.lit(None, dtype=typed_dtype(c)).alias(_t(c)) for c in plan.absent]
+        df = df.with_columns(exprs)
+        # Values the fast parse could not read get the full rule (usually few or none).
+        for c in plan.parsed:
+            t = df.get_column(_t(c))
+            if t.null_count() == df.get_column(c.source).null_count():
+                continue
+            retry = np.flatnonzero((t.is_null() & df.get_column(c.source).is_not_null()).to_numpy())
+            again = df.select(pl.col(c.source).gather(retry)).select(_full_parse(c, pl.col(c.source)))
+            df = df.with_columns(t.scatter(retry, again.to_series()))
+        return df
+
+    def _check_keys(self, typed: pl.DataFrame, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (exact-duplicate mask, key-conflict mask) for rows not already bad."""
         assert self._pk_seen is not None
-        pk = [pl.col(f"__t_{k}") for k in self.contract.primary_key]
-        typed_all = [pl.col(f"__t_{c.name}") for c in self.contract.columns]
-        hashes = df.select(
-            pl.struct(pk).hash(seed=1).alias("k"), pl.struct(typed_all).hash(seed=2).alias("r")
-        )
         good_idx = np.flatnonzero(~bad)
-        k = hashes.get_column("k").to_numpy()[good_idx]
-        r = hashes.get_column("r").to_numpy()[good_idx]
-        # Within the batch: the first row of each key is its representative.
-        sub = pl.DataFrame({"k": k, "r": r})
-        first = sub.get_column("k").is_first_distinct().to_numpy()
-        first_row = sub.select(pl.col("r").first().over("k")).to_series().to_numpy()
-        # Across earlier batches: the stored representative wins.
-        found, stored = self._pk_seen.lookup(k)
-        rep = np.where(found, stored, first_row)
-        is_rep = first & ~found
-        dup = ~is_rep & (r == rep)
-        conflict = ~is_rep & (r != rep)
-        self._pk_seen.add(k[is_rep], r[is_rep])
         dup_full = np.zeros(bad.size, dtype=bool)
         conflict_full = np.zeros(bad.size, dtype=bool)
+        if good_idx.size == 0:
+            return dup_full, conflict_full
+        # Hash every row and pick the good ones: cheaper than gathering the rows first.
+        k = _key_values(typed, self._pk)[good_idx]
+        r = typed.select(pl.struct([pl.col(_t(c)) for c in self.contract.columns]).hash(seed=2))
+        r = r.to_series().to_numpy()[good_idx]
+        order, start, group = _firsts(k)
+        # Within the batch the first row of each key is its representative ...
+        first_keys, first_rows = k[order[start]], r[order[start]]
+        # ... unless an earlier batch stored one.
+        found, stored = self._pk_seen.lookup(first_keys)
+        rep = np.where(found, stored, first_rows)[group]
+        is_rep = start & ~found[group]
+        r_sorted = r[order]
+        dup = np.empty(k.size, dtype=bool)
+        conflict = np.empty(k.size, dtype=bool)
+        dup[order] = ~is_rep & (r_sorted == rep)
+        conflict[order] = ~is_rep & (r_sorted != rep)
+        self._pk_seen.add(first_keys[~found], first_rows[~found])
         dup_full[good_idx] = dup
         conflict_full[good_idx] = conflict
         return dup_full, conflict_full
 
-    def _valid_batch(self, df: pl.DataFrame) -> pa.RecordBatch:
-        ctx = self.context
-        out = df.select(
-            [pl.col(f"__t_{c.name}").alias(c.name) for c in self.contract.columns]
-            + [
-                pl.lit(ctx.manifest_id, dtype=pl.String).alias("_manifest_id"),
-                pl.lit(ctx.source_uri, dtype=pl.String).alias("_source_uri"),
-                pl.col("__row").alias("_source_row"),
-                pl.lit(ctx.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("_ingested_at"),
-                pl.lit(self.contract.version, dtype=pl.String).alias("_contract_version"),
-            ]
-        )
-        table = out.to_arrow(compat_level=pl.CompatLevel.oldest())
-        return _to_batch(table.cast(self._bronze_schema), self._bronze_schema)
+    def _check_unique(
+        self, typed: pl.DataFrame, col_name: str, seen: _SeenKeys, fresh: np.ndarray
+    ) -> np.ndarray:
+        """Rows (among ``fresh``) whose value of ``col_name`` an earlier kept row already used."""
+        col = self.contract.column(col_name)
+        clash = np.zeros(fresh.size, dtype=bool)
+        values = typed.get_column(_t(col))
+        idx = np.flatnonzero(fresh & values.is_not_null().to_numpy())
+        if idx.size == 0:
+            return clash
+        k = _key_values(typed.select(values.gather(idx)), [col])
+        order, start, group = _firsts(k)
+        first_keys = k[order[start]]
+        found, _ = seen.lookup(first_keys)
+        sub = np.empty(k.size, dtype=bool)
+        sub[order] = ~start | found[group]
+        seen.add(first_keys[~found])
+        clash[idx] = sub
+        return clash
 
-    def _rejected_batch(
-        self, df: pl.DataFrame, fails: pl.DataFrame, extras: list[str | None], counts: EnforceCounts
+    # -- outputs -----------------------------------------------------------------------------
+
+    def _constant(self, name: str, value: object, type_: pa.DataType, n: int) -> pa.Array:
+        """``value`` repeated ``n`` times, sliced from one cached array (no per-batch copies)."""
+        cached = self._constants.get(name)
+        if cached is None or len(cached) < n:
+            cached = pa.repeat(pa.scalar(value, type=type_), max(n, 1024))
+            self._constants[name] = cached
+        return cached.slice(0, n)
+
+    def _valid_batch(
+        self, batch: pa.RecordBatch, typed: pl.DataFrame, plan: _Plan, good: np.ndarray, offset: int
     ) -> pa.RecordBatch:
         ctx = self.context
+        keep = None if good.all() else pa.array(good)
+        arrays = []
+        for c in self.contract.columns:
+            if c in plan.text:  # the source text itself: no copy through polars
+                arr = batch.column(c.source).cast(pa.large_string())
+            else:
+                arr = typed.get_column(_t(c)).to_arrow(compat_level=pl.CompatLevel.oldest())
+                if arr.type != ARROW_TYPES[c.type]:
+                    arr = arr.cast(ARROW_TYPES[c.type])
+            arrays.append(arr if keep is None else arr.filter(keep))
+        m = len(arrays[0]) if arrays else int(good.sum())
+        rows = np.flatnonzero(good) + (offset + 1)
+        arrays += [
+            self._constant("_manifest_id", ctx.manifest_id, pa.large_string(), m),
+            self._constant("_source_uri", ctx.source_uri, pa.large_string(), m),
+            pa.array(rows.astype(np.int64, copy=False)),
+            self._constant("_ingested_at", ctx.ingested_at, pa.timestamp("us", tz="UTC"), m),
+            self._constant("_contract_version", self.contract.version, pa.large_string(), m),
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=self._bronze_schema)
+
+    def _rejected_batch(
+        self,
+        batch: pa.RecordBatch,
+        plan: _Plan,
+        flags: pl.DataFrame,
+        bad: np.ndarray,
+        extra_reason: dict[int, str],
+        counts: EnforceCounts,
+        offset: int,
+    ) -> pa.RecordBatch:
+        ctx = self.context
+        bad_idx = np.flatnonzero(bad)
+        codes = [code for code, _ in plan.rules]
+        fails = flags.select(codes)[bad_idx].rows() if codes else [()] * bad_idx.size
         reason_lists: list[list[str]] = []
-        rows = fails.rows()
-        for row, ex in zip(rows, extras, strict=True):
-            reasons = [code for code, failed in zip(fails.columns, row, strict=True) if failed]
-            if ex:
-                reasons.append(ex)
+        for i, row in zip(bad_idx.tolist(), fails, strict=True):
+            reasons = [code for code, failed in zip(codes, row, strict=True) if failed]
+            if i in extra_reason:
+                reasons.append(extra_reason[i])
             reason_lists.append(reasons)
             for code in reasons:
                 counts.reasons[code] = counts.reasons.get(code, 0) + 1
-        originals = df.select([pl.col(c.source).cast(pl.String).alias(c.name) for c in self.contract.columns])
+        take = pa.array(bad_idx)
+        originals: dict[str, pa.Array] = {}
+        for c in self.contract.columns:
+            if c in plan.absent:
+                originals[c.name] = pa.nulls(bad_idx.size, pa.large_string())
+            elif c in plan.cast:  # typed source: its text as polars writes it
+                s = pl.from_arrow(batch.column(c.source).take(take))
+                assert isinstance(s, pl.Series)
+                originals[c.name] = s.cast(pl.String).to_arrow(compat_level=pl.CompatLevel.oldest())
+            else:
+                originals[c.name] = batch.column(c.source).take(take).cast(pa.large_string())
         errors = [
             "; ".join(_explain(code, originals, i) for code in reasons)
             for i, reasons in enumerate(reason_lists)
         ]
-        out = originals.with_columns(
-            pl.Series("_reasons", reason_lists, dtype=pl.List(pl.String)),
-            pl.Series("_errors", errors, dtype=pl.String),
-            pl.lit(ctx.manifest_id, dtype=pl.String).alias("_manifest_id"),
-            pl.lit(ctx.source_uri, dtype=pl.String).alias("_source_uri"),
-            pl.lit(ctx.source_sha256, dtype=pl.String).alias("_source_sha256"),
-            df.get_column("__row").alias("_source_row"),
-            pl.lit(ctx.ingested_at, dtype=pl.Datetime("us", "UTC")).alias("_quarantined_at"),
-            pl.lit(self.contract.version, dtype=pl.String).alias("_contract_version"),
-        )
-        table = out.to_arrow(compat_level=pl.CompatLevel.oldest())
-        return _to_batch(table.cast(self._quarantine_schema), self._quarantine_schema)
+        m = bad_idx.size
+        arrays = [originals[c.name] for c in self.contract.columns] + [
+            pa.array(reason_lists, type=pa.large_list(pa.large_string())),
+            pa.array(errors, type=pa.large_string()),
+            self._constant("_manifest_id", ctx.manifest_id, pa.large_string(), m),
+            self._constant("_source_uri", ctx.source_uri, pa.large_string(), m),
+            self._constant("_source_sha256", ctx.source_sha256, pa.large_string(), m),
+            pa.array(bad_idx.astype(np.int64) + (offset + 1)),
+            self._constant("_quarantined_at", ctx.ingested_at, pa.timestamp("us", tz="UTC"), m),
+            self._constant("_contract_version", self.contract.version, pa.large_string(), m),
+        ]
+        return pa.RecordBatch.from_arrays(arrays, schema=self._quarantine_schema)
 
 
-def _explain(code: str, originals: pl.DataFrame, i: int) -> str:
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _key_values(df: pl.DataFrame, cols: list[Column]) -> np.ndarray:
+    """64-bit keys of ``cols``: an integer column's own value, else a hash of the typed values."""
+    if len(cols) == 1 and cols[0].type in ("int32", "int64"):
+        return df.get_column(_t(cols[0])).cast(pl.Int64).fill_null(0).to_numpy().view(np.uint64)
+    if len(cols) == 1:
+        return df.get_column(_t(cols[0])).hash(seed=7).to_numpy()
+    return df.select(pl.struct([pl.col(_t(c)) for c in cols]).hash(seed=1)).to_series().to_numpy()
+
+
+def _explain(code: str, originals: dict[str, Any], i: int) -> str:
     """Human-readable reason, quoting the offending original value."""
     rule, _, col = code.partition(":")
     if not col:
         return "primary key already used in this input by a row with different values"
-    value = originals.get_column(col)[i]
+    value = originals[col][i].as_py()
     shown = "null" if value is None else repr(value)
     return f"{col}: {shown} fails {rule}"
-
-
-def _to_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
-    if table.num_rows == 0:
-        return pa.RecordBatch.from_pylist([], schema=schema)
-    return table.combine_chunks().to_batches()[0]

@@ -31,12 +31,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from lake.exceptions import LakeWriteError
 
 TXN_VERSION = 1
+# Parquet written by appends. delta-rs keeps the row group being written in memory (1M rows by
+# default), so smaller row groups bound the writer's memory; zstd level 1 costs about what snappy
+# does to write and makes files ~35% smaller. (Passing any WriterProperties resets compression to
+# none, so it is always set here.)
+ROW_GROUP_ROWS = 262_144
+WRITER_PROPERTIES = WriterProperties(
+    compression="ZSTD", compression_level=1, max_row_group_size=ROW_GROUP_ROWS
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,9 @@ def ensure_table(
 ) -> DeltaTable:
     """Create the table with ``schema`` if it does not exist; return it."""
     opts = dict(storage_options or {}) or None
-    DeltaTable.create(table_uri, schema, mode="ignore", name=name, description=description, storage_options=opts)
+    DeltaTable.create(
+        table_uri, schema, mode="ignore", name=name, description=description, storage_options=opts
+    )
     return DeltaTable(table_uri, storage_options=opts)
 
 
@@ -127,8 +137,13 @@ def append_idempotent(
         storage_options: object-store options for ``s3://`` lakes.
     """
     opts = dict(storage_options or {}) or None
-    dt = ensure_table(table_uri, schema, name=name or table_uri.rstrip("/").rsplit("/", 1)[-1],
-                      description=description, storage_options=opts)
+    dt = ensure_table(
+        table_uri,
+        schema,
+        name=name or table_uri.rstrip("/").rsplit("/", 1)[-1],
+        description=description,
+        storage_options=opts,
+    )
     prior = find_commit(dt, app_id)
     if prior is not None:
         return CommitResult(table_uri, False, int(prior["version"]), 0, _decode(prior))
@@ -144,6 +159,7 @@ def append_idempotent(
             mode="append",
             schema_mode="merge",
             storage_options=opts,
+            writer_properties=WRITER_PROPERTIES,
             commit_properties=CommitProperties(
                 app_transactions=[Transaction(app_id, TXN_VERSION)], custom_metadata=info
             ),
@@ -196,4 +212,10 @@ def table_facts(table_uri: str, *, storage_options: Mapping[str, str] | None = N
     tbl = pa.table(actions)
     rows = sum(v or 0 for v in tbl.column("num_records").to_pylist()) if tbl.num_rows else 0
     size = sum(tbl.column("size_bytes").to_pylist()) if tbl.num_rows else 0
-    return {"exists": True, "version": dt.version(), "rows": int(rows), "files": tbl.num_rows, "bytes": int(size)}
+    return {
+        "exists": True,
+        "version": dt.version(),
+        "rows": int(rows),
+        "files": tbl.num_rows,
+        "bytes": int(size),
+    }

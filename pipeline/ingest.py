@@ -14,13 +14,17 @@ is returned as ``status="failed"`` with the error, for the caller to quarantine 
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
 from connectors.base import DEFAULT_BATCH_ROWS, Manifest, Source, SourceObject
@@ -38,6 +42,12 @@ from lake.delta import CommitResult, Lake, append_idempotent, find_commit, open_
 
 Status = Literal["committed", "already_committed", "failed"]
 PREVIEW_ROWS = 5
+# Batches read and enforced ahead of the Delta writer (a second core's worth of overlap), and
+# bytes handed to the writer but not yet written. delta-rs pulls from its input on its own thread
+# and buffers up to 10 batches before its Parquet writer, so without the second bound memory would
+# grow with the writer's backlog rather than with the batch size.
+PREFETCH_BATCHES = 2
+IN_FLIGHT_BYTES = 64 << 20
 
 
 @dataclass
@@ -154,7 +164,7 @@ def ingest_object(
         spool_path = os.path.join(spool_dir, "rejected.arrow")
         spool = _Spool(spool_path, q_schema)
 
-        def valid_batches() -> Iterator[pa.RecordBatch]:
+        def enforced() -> Iterator[pa.RecordBatch]:
             for raw in source.read(obj, batch_rows=batch_rows):
                 out = enforcer.process(raw)
                 if out.rejected is not None and out.rejected.num_rows:
@@ -164,10 +174,20 @@ def ingest_object(
                 if out.valid.num_rows:
                     yield out.valid
 
+        def valid_batches() -> Iterator[pa.RecordBatch]:
+            in_flight = _InFlight(IN_FLIGHT_BYTES)
+            for batch in _prefetched(enforced, depth=PREFETCH_BATCHES):
+                yield in_flight.track(batch)
+
         try:
             result.bronze = append_idempotent(
-                bronze_uri, valid_batches(), schema=b_schema, app_id=app_id,
-                metadata=common_meta, storage_options=opts, name=f"bronze_{contract.name}",
+                bronze_uri,
+                valid_batches(),
+                schema=b_schema,
+                app_id=app_id,
+                metadata=common_meta,
+                storage_options=opts,
+                name=f"bronze_{contract.name}",
                 description=f"Bronze rows of {contract.name} that keep contract v{contract.version}",
             )
             if not result.bronze.committed:
@@ -175,16 +195,22 @@ def ingest_object(
                 for _ in valid_batches():
                     pass
             spool.close()
+            enforcer.close()
             counts = enforcer.counts
             assert counts.reconciles, f"row accounting broken for {obj.uri}: {counts}"
             result.quarantine = append_idempotent(
-                quarantine_uri, spool.read(), schema=q_schema, app_id=app_id,
+                quarantine_uri,
+                spool.read(),
+                schema=q_schema,
+                app_id=app_id,
                 metadata={**common_meta, "maestro.counts": _counts_dict(counts)},
-                storage_options=opts, name=f"quarantine_{contract.name}",
+                storage_options=opts,
+                name=f"quarantine_{contract.name}",
                 description=f"Rows of {contract.name} rejected by contract checks, with reasons",
             )
         except (SourceUnreadableError, SchemaMismatchError) as err:
             spool.close()
+            enforcer.close()
             result.status = "failed"
             result.error = str(err)
             result.counts = enforcer.counts
@@ -195,14 +221,107 @@ def ingest_object(
 
 
 def _counts_dict(c: EnforceCounts) -> dict[str, Any]:
-    return {"read": c.read, "valid": c.valid, "rejected": c.rejected, "duplicates": c.duplicates,
-            "reasons": c.reasons}
+    return {
+        "read": c.read,
+        "valid": c.valid,
+        "rejected": c.rejected,
+        "duplicates": c.duplicates,
+        "reasons": c.reasons,
+    }
 
 
 def _timed(result: IngestResult, wall0: float, cpu0: float) -> IngestResult:
     result.wall_s = time.perf_counter() - wall0
     result.cpu_s = time.process_time() - cpu0
     return result
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def _prefetched(produce: Callable[[], Iterator[Any]], *, depth: int) -> Iterator[Any]:
+    """Run ``produce()`` on a worker thread, ``depth`` items ahead of the consumer.
+
+    Reading and enforcing (pyarrow, polars: mostly outside the GIL) then overlap with the Delta
+    writer. The producer's exception is re-raised here, in order; if the consumer stops early the
+    producer is told to stop and is joined.
+    """
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in produce():
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as err:  # handed to the consumer, which raises it
+            put(_Failed(err))
+
+    worker = threading.Thread(target=run, name="maestro-ingest-read", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+class _InFlight:
+    """Bound the bytes handed to the Delta writer that it has not yet written.
+
+    delta-rs gives no signal when it is done with a batch, except releasing its buffers. So each
+    batch's ``_source_row`` column is re-homed in a numpy array we own, whose finaliser runs when
+    the writer drops the batch. The bound is in bytes, not batches, because delta-rs coalesces
+    small batches (up to 8,192 rows) before writing them, and it always lets ``min_batches``
+    through, because delta-rs keeps one batch until the next arrives. Waiting is also time-bounded,
+    so a writer that holds on to more than that slows us down but cannot deadlock us.
+    """
+
+    def __init__(self, budget_bytes: int, *, min_batches: int = 2, max_wait_s: float = 1.0) -> None:
+        self._budget, self._min_batches, self._max_wait_s = budget_bytes, min_batches, max_wait_s
+        self._bytes = self._batches = 0
+        self._changed = threading.Condition()
+
+    def _written(self, size: int) -> None:
+        with self._changed:
+            self._bytes -= size
+            self._batches -= 1
+            self._changed.notify()
+
+    def _has_room(self, size: int) -> bool:
+        return self._batches < self._min_batches or self._bytes + size <= self._budget
+
+    def track(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        size = batch.nbytes
+        with self._changed:
+            self._changed.wait_for(lambda: self._has_room(size), timeout=self._max_wait_s)
+            self._bytes += size
+            self._batches += 1
+        i = batch.schema.get_field_index("_source_row")
+        rows = np.array(batch.column(i), dtype=np.int64)  # our own copy: 8 bytes a row
+        weakref.finalize(rows, self._written, size)
+        return batch.set_column(i, batch.schema.field(i), pa.array(rows))  # zero-copy view of it
 
 
 class _Spool:

@@ -2,6 +2,10 @@
 
 Columns are read as strings so that contract enforcement sees exactly what the file holds and the
 quarantine can keep rejected values verbatim. Null tokens (``options.null_values``) become nulls.
+
+Memory: pyarrow's streaming reader reads up to 32 blocks ahead of its consumer, so the file is read
+in small blocks (1 MiB: at most ~32 MiB of text ahead) and the parsed blocks are joined into
+batches of exactly ``batch_rows`` rows (the last one smaller).
 A file that cannot be decoded or parsed raises :class:`SourceUnreadableError` naming the file and
 the problem — possibly after earlier batches were yielded, which is why the lake commits an input
 only when its last batch has been read.
@@ -23,7 +27,8 @@ from connectors.base import DEFAULT_BATCH_ROWS, Source, SourceObject, sha256_fil
 from connectors.csv.config import CsvOptions, CsvSourceConfig
 from connectors.exceptions import SourceUnreadableError
 
-_BYTES_PER_ROW_GUESS = 160
+# pyarrow reads up to 32 blocks ahead (a fixed background queue), so the block size bounds memory.
+_BLOCK_BYTES = 1 << 20
 
 
 def _header(path: str, options: CsvOptions) -> list[str]:
@@ -36,9 +41,14 @@ def _header(path: str, options: CsvOptions) -> list[str]:
         raise SourceUnreadableError(f"{path}: header is not valid {options.encoding}: {err}") from err
     if not line.strip():
         raise SourceUnreadableError(f"{path}: file is empty or has no header row")
-    row = next(csv.reader(io.StringIO(line), delimiter=options.delimiter,
-                          quotechar=options.quote_char or '"',
-                          quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE))
+    row = next(
+        csv.reader(
+            io.StringIO(line),
+            delimiter=options.delimiter,
+            quotechar=options.quote_char or '"',
+            quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE,
+        )
+    )
     names = [c.strip().lstrip("\ufeff") for c in row]
     if len(set(names)) != len(names) or any(not n for n in names):
         raise SourceUnreadableError(f"{path}: header has empty or repeated column names: {names}")
@@ -65,7 +75,7 @@ def read_csv_batches(
         column_names=names,
         skip_rows=options.skip_rows + (1 if options.header else 0),
         encoding=options.encoding,
-        block_size=max(1 << 20, batch_rows * _BYTES_PER_ROW_GUESS),
+        block_size=_BLOCK_BYTES,
     )
     parse = pacsv.ParseOptions(
         delimiter=options.delimiter,
@@ -81,13 +91,32 @@ def read_csv_batches(
     )
     try:
         reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-        for batch in reader:
-            for offset in range(0, batch.num_rows, batch_rows):
-                yield batch.slice(offset, batch_rows)
+        yield from _rebatched(reader, batch_rows)
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
         raise SourceUnreadableError(f"{path}: not readable as CSV ({options.encoding}): {err}") from err
     except OSError as err:
         raise SourceUnreadableError(f"{path}: cannot be read: {err}") from err
+
+
+def _rebatched(blocks: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches of exactly ``batch_rows`` rows (the last one smaller) from parsed blocks.
+
+    A batch within one block is a zero-copy slice; one spanning blocks is copied once, together.
+    """
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for block in blocks:
+        offset = 0
+        while offset < block.num_rows:
+            take = min(batch_rows - rows, block.num_rows - offset)
+            pending.append(block.slice(offset, take))
+            rows += take
+            offset += take
+            if rows == batch_rows:
+                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                pending, rows = [], 0
+    if rows:
+        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
 
 def describe_file(path: str) -> SourceObject:
