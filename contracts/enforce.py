@@ -16,10 +16,11 @@ Every input row ends in exactly one place, so ``read == valid + rejected + dupli
   the same primary key. They carry no information, so they are counted and dropped.
 
 The duplicate rule: within one input the first occurrence of a primary key wins. Only rows that
-pass every column rule take part in the key and unique checks, so a rejected row never claims a key
-or a unique value, and the outcome does not depend on where batch boundaries fall. Across inputs
-the bronze table keeps every version (with its source pointer) and the dbt staging model takes the
-latest one per key.
+pass every column rule take part in the key and unique checks, so a row rejected by a column rule
+never claims a key or a unique value, and the outcome does not depend on where batch boundaries
+fall. The primary key is checked before unique constraints: a row with a new key but a used unique
+value is rejected (``unique:<col>``) yet keeps its key. Across inputs the bronze table keeps every
+version (with its source pointer) and the dbt staging model takes the latest one per key.
 
 Parsing: the first non-null value of a timestamp column picks a *primary* format among those the
 column accepts; every value is parsed with it and only the values it cannot parse are parsed again

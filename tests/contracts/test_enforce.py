@@ -521,3 +521,76 @@ def test_csv_text_reaches_enforcement_verbatim_and_empty_fields_are_nulls(
         ("2", None, "x", ["not_null:name", "type:amount"])
     ]
     assert enforcer.counts.duplicates == 1 and enforcer.counts.reconciles
+
+
+@pytest.mark.parametrize("memory_keys", [1, 5, 1 << 20])
+def test_key_checks_give_the_same_outcome_when_keys_spill_to_disk(memory_keys: int) -> None:
+    contract = make_contract(
+        [
+            {"name": "id", "type": "string", "nullable": False},
+            {"name": "email", "type": "string", "constraints": {"unique": True}},
+            {"name": "n", "type": "int64"},
+        ],
+        primary_key=["id"],
+    )
+    rows = [{"id": f"k{(i * 37) % 400}", "email": f"e{(i * 11) % 700}", "n": str(i % 3)} for i in range(2000)]
+    enforcer = Enforcer(contract, context=InputContext("m", "u", "s", NOW), memory_keys=memory_keys)
+    kept, reasons = [], []
+    for start in range(0, len(rows), 64):
+        chunk = rows[start : start + 64]
+        names = ["id", "email", "n"]
+        batch = pa.record_batch([pa.array([r[n] for r in chunk], pa.string()) for n in names], names=names)
+        out = enforcer.process(batch)
+        kept += out.valid.column("_source_row").to_pylist()
+        if out.rejected is not None:
+            reasons += list(
+                zip(
+                    out.rejected.column("_source_row").to_pylist(),
+                    out.rejected.column("_reasons").to_pylist(),
+                    strict=True,
+                )
+            )
+    enforcer.close()
+    # The same rules, row by row.
+    first_row: dict[str, tuple] = {}
+    emails: set[str] = set()
+    want_kept, want_reasons, dups = [], [], 0
+    for i, r in enumerate(rows, start=1):
+        typed = (r["id"], r["email"], int(r["n"]))
+        if r["id"] in first_row:
+            if first_row[r["id"]] == typed:
+                dups += 1
+            else:
+                want_reasons.append((i, ["duplicate_key"]))
+            continue
+        if r["email"] in emails:
+            want_reasons.append((i, ["unique:email"]))
+            first_row[r["id"]] = typed  # the key is kept by the first row even if it fails later
+            continue
+        first_row[r["id"]] = typed
+        emails.add(r["email"])
+        want_kept.append(i)
+    assert kept == want_kept
+    assert reasons == want_reasons
+    assert enforcer.counts.duplicates == dups and enforcer.counts.reconciles
+
+
+def test_the_spilling_key_set_finds_exactly_the_keys_it_was_given() -> None:
+    import numpy as np
+
+    from contracts.enforce import _SeenKeys
+
+    rng = np.random.default_rng(3)
+    seen = _SeenKeys(memory_keys=1000)
+    stored: dict[int, int] = {}
+    for _ in range(40):
+        probe = np.unique(rng.integers(0, 50_000, 700, dtype=np.int64).astype(np.uint64))
+        found, values = seen.lookup(probe)
+        assert found.tolist() == [int(k) in stored for k in probe]
+        assert values[found].tolist() == [stored[int(k)] for k in probe[found]]
+        new = probe[~found]
+        vals = rng.integers(0, 2**63, new.size, dtype=np.int64).astype(np.uint64)
+        seen.add(new, vals)
+        stored.update(zip(new.tolist(), vals.tolist(), strict=True))
+    assert len(seen._runs) > 5 and seen.size == len(stored)
+    seen.close()
