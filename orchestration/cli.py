@@ -34,6 +34,39 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execv does not return
 
 
+KEYED = {"verify", "checkpoint", "pubkey"}
+
+
+def _ledger(rest: list[str]) -> int:
+    """``maestro ledger <command> [args]``: the ledger CLI on this installation's ledger."""
+    from provenance.cli import main as ledger_main
+    from provenance.lineage import LineageSettings
+
+    if not rest or rest[0] in ("-h", "--help"):
+        return ledger_main(["--help"])
+    ls = LineageSettings.from_settings(Settings.from_env())
+    command, args = rest[0], rest[1:]
+    if command == "verify-inclusion":
+        return ledger_main(rest)
+    extra = (
+        ["--key-dir", str(ls.key_dir)]
+        if command in KEYED and "--key-dir" not in args and "--vkey" not in args
+        else []
+    )
+    return ledger_main([command, *extra, str(ls.ledger_dir), *args])
+
+
+def _lineage(rest: list[str]) -> int:
+    """``maestro lineage <upstream|downstream|columns|runs|datasets> [args]`` on this ledger."""
+    from provenance.lineage import LineageSettings
+    from provenance.lineage.cli import main as lineage_main
+
+    if not rest or rest[0] in ("-h", "--help"):
+        return lineage_main(["--help"])
+    ls = LineageSettings.from_settings(Settings.from_env())
+    return lineage_main([rest[0], str(ls.ledger_dir), *rest[1:]])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="maestro", description="Maestro Conductor command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     ui = sub.add_parser("ui", help="open the Dagster UI (webserver and daemon) on loopback")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=3000)
+    sub.add_parser(
+        "ledger", help="the provenance ledger: verify, checkpoint, prove, consistency, pubkey", add_help=False
+    )
+    sub.add_parser(
+        "lineage",
+        help="lineage from the ledger: upstream, downstream, columns, runs, datasets",
+        add_help=False,
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
         from orchestration.demo import main as demo_main
@@ -48,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return demo_main(rest)
     if args.command == "ui":
         return _ui(args)
+    if args.command == "ledger":
+        return _ledger(rest)
+    if args.command == "lineage":
+        return _lineage(rest)
     parser.error(f"unknown command {args.command}")
     return 2
 
