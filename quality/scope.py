@@ -49,8 +49,11 @@ class Scope:
     """Commits after this version are in scope; None for the whole table."""
     files: list[str] = field(default_factory=list)
     """Absolute file URIs (plain paths for local tables)."""
+    paths: list[str] = field(default_factory=list)
+    """The same files as paths relative to the table root, as the Delta log has them."""
     rows: int = 0
-    """Rows in the scope's files, from the log's per-file record counts."""
+    """Rows in the scope's files, from the log's per-file record counts (-1: not in the log, yet
+    to be counted by :func:`read_rows`)."""
 
     def describe(self) -> dict[str, Any]:
         first = None if self.since_version is None else self.since_version + 1
@@ -69,13 +72,13 @@ def open_bronze(table_uri: str, storage_options: Mapping[str, str] | None) -> De
         ) from err
 
 
-def _files(dt: DeltaTable) -> dict[str, int]:
-    """Relative path -> record count of the files in ``dt``'s current version."""
+def _files(dt: DeltaTable) -> dict[str, int | None]:
+    """Relative path -> record count (None when the log has no statistics) of ``dt``'s files."""
     actions = pa.table(dt.get_add_actions(flatten=True))
     if actions.num_rows == 0:
         return {}
     counts = actions.column("num_records").to_pylist()
-    return {p: int(n or 0) for p, n in zip(actions.column("path").to_pylist(), counts, strict=True)}
+    return dict(zip(actions.column("path").to_pylist(), counts, strict=True))
 
 
 def select_scope(dt: DeltaTable, table_uri: str, *, since_version: int | None,
@@ -101,8 +104,10 @@ def select_scope(dt: DeltaTable, table_uri: str, *, since_version: int | None,
         before = set(_files(old))
         chosen = {p: n for p, n in current.items() if p not in before}
     root = table_uri.removeprefix("file://").rstrip("/")
-    files = [f"{root}/{unquote(p)}" for p in sorted(chosen)]
-    return Scope(table_uri, version, since_version, files, sum(chosen.values()))
+    paths = [unquote(p) for p in sorted(chosen)]
+    counts = list(chosen.values())
+    rows = -1 if None in counts else sum(n or 0 for n in counts)
+    return Scope(table_uri, version, since_version, [f"{root}/{p}" for p in paths], paths, rows)
 
 
 def _connect(dt: DeltaTable, scope: Scope) -> Any:
@@ -118,8 +123,16 @@ def _connect(dt: DeltaTable, scope: Scope) -> Any:
         import pyarrow.dataset as pds
 
         full = dt.to_pyarrow_dataset()
-        wanted = {f.split("://", 1)[-1] for f in scope.files}
-        frags = [f for f in full.get_fragments() if f.path.split("://", 1)[-1] in wanted]
+        wanted = set(scope.paths)
+        # Fragment paths are relative to the table root (deltalake 1.x); accept absolute ones too.
+        frags = [f for f in full.get_fragments()
+                 if f.path in wanted or any(f.path.endswith("/" + p) for p in wanted)]
+        if len(frags) != len(wanted):
+            con.close()
+            raise BronzeTableMissingError(
+                f"{scope.table_uri}: found {len(frags)} of the {len(wanted)} data files the log "
+                "lists for this validation; the table may be changing under it — retry"
+            )
         con.register("t", pds.FileSystemDataset(frags, full.schema, full.format, full.filesystem))
     return con
 
@@ -138,15 +151,24 @@ def read_rows(dt: DeltaTable, scope: Scope, *, sample_rows: int | None,
     cols = list(columns) if columns is not None else schema.names
     if not scope.files:
         return _empty(schema, [c for c in cols if c in schema.names]), 1
-    k = 1 if not sample_rows or scope.rows <= sample_rows else math.ceil(scope.rows / sample_rows)
     con = _connect(dt, scope)
     try:
+        if scope.rows < 0:  # files written without statistics: count them
+            scope.rows = int(con.sql("select count(*) from t").fetchone()[0])  # type: ignore[index]
+        k = 1 if not sample_rows or scope.rows <= sample_rows else math.ceil(scope.rows / sample_rows)
         present = set(con.sql("select * from t limit 0").columns)
         select = ", ".join(f'"{c}"' for c in cols if c in present)
         where = f" where hash({MANIFEST_COLUMN}, _source_row) % {k} = 0" if k > 1 else ""
-        return con.sql(f"select {select} from t{where}").to_arrow_table(), k
+        table = con.sql(f"select {select} from t{where}").to_arrow_table()
     finally:
         con.close()
+    if k == 1 and table.num_rows != scope.rows:
+        # Never validate fewer rows than the log says were committed and call it a pass.
+        raise BronzeTableMissingError(
+            f"{scope.table_uri}: read {table.num_rows} rows but the Delta log lists {scope.rows} "
+            f"in the {len(scope.files)} files of this validation; retry, or validate mode='full'"
+        )
+    return table, k
 
 
 def to_frame(table: pa.Table, contract: Contract) -> pd.DataFrame:
