@@ -33,16 +33,18 @@ of the first row that used it (16 bytes). A single integer key column is compare
 other keys by a 64-bit hash of their typed values (two different keys colliding would be taken for
 one, with probability about n^2/2^65 for n keys). Keys are kept in memory only until ~1M of them
 have accumulated (16 MiB); then they are sorted and spilled to a temporary file, removed when the
-enforcer is closed or collected. What stays in memory for the whole input is a Bloom filter of 4
-bytes per key, allocated in doubling stages (so 4-8 bytes per distinct key: ~12 MiB for 2M keys,
-~60 MiB for 10M, instead of 32 and 160 MiB plus merge copies), and one key per 512 spilled keys.
-The price: a few MB of temporary disk per million keys, and a lookup of every key the filter cannot
-rule out (true repeats and ~0.05-0.3% false positives) in every spilled run, one 4 KiB page read
-each. Inputs that repeat most of their keys therefore cost more time, not more memory.
+enforcer is closed or collected. What stays in memory for the whole input is the range of keys seen,
+one key per 512 spilled keys, and, once a key falls inside that range (not for keys that only grow,
+like sequence numbers), a Bloom filter of 4 bytes per key, rebuilt twice as large when full (so 4-8
+bytes per distinct key: 64 MiB for 10M random keys, against 160 MiB plus merge copies before).
+The price: 16 bytes of temporary disk per key, and a lookup of every key the filter cannot rule out
+(true repeats and ~0.05% false positives) in every spilled run, one 4 KiB page read each. Inputs
+that repeat most of their keys therefore cost more time, not more memory.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -58,7 +60,7 @@ from contracts.exceptions import SchemaMismatchError
 from contracts.model import Column, Contract
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.large_string(),
@@ -192,55 +194,43 @@ def _mix(keys: np.ndarray) -> np.ndarray:
 class _BloomFilter:
     """Blocked Bloom filter of 64-bit keys: one 64-bit word per key, 6 bits set in it.
 
-    32 bits a key give ~0.05% false positives per stage. It grows by adding a stage twice the size
-    of the last one when that is full, so it never needs the keys again.
+    Sized for ``capacity`` keys at 32 bits a key (~0.05% false positives when full). Growing means
+    building a bigger one from the keys (see :meth:`_SeenKeys._grow_filter`).
     """
 
     BITS_PER_KEY = 32
     K = 6
 
-    def __init__(self, first_capacity: int) -> None:
-        self._first = max(1024, first_capacity)
-        self._stages: list[tuple[np.ndarray, int]] = []  # (words, log2 of their number)
-        self._room = 0
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._log_words = max(1, int(capacity * self.BITS_PER_KEY // 64 - 1).bit_length())
+        self._words = np.zeros(1 << self._log_words, dtype=np.uint64)
 
-    @classmethod
-    def _mask(cls, mixed: np.ndarray) -> np.ndarray:
-        """The key's bits within its word, from its low bits (the word comes from the high bits)."""
+    def _slots(self, mixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each key's word (from its high bits) and its bits within the word (from its low bits)."""
+        word = (mixed >> np.uint64(64 - self._log_words)).astype(np.intp)
         mask = np.zeros(mixed.shape, dtype=np.uint64)
         one, six_bits = np.uint64(1), np.uint64(63)
-        for i in range(cls.K):
+        for i in range(self.K):
             mask |= one << ((mixed >> np.uint64(6 * i)) & six_bits)
-        return mask
-
-    @staticmethod
-    def _word(mixed: np.ndarray, log_words: int) -> np.ndarray:
-        return (mixed >> np.uint64(64 - log_words)).astype(np.intp)
+        return word, mask
 
     def might_contain(self, mixed: np.ndarray) -> np.ndarray:
-        hit = np.zeros(mixed.shape, dtype=bool)
-        mask = self._mask(mixed)
-        for words, log_words in self._stages:
-            hit |= (words[self._word(mixed, log_words)] & mask) == mask
-        return hit
+        word, mask = self._slots(mixed)
+        return (self._words[word] & mask) == mask
 
     def add(self, mixed: np.ndarray) -> None:
-        start = 0
-        while start < mixed.size:
-            if self._room == 0:
-                capacity = self._first << len(self._stages)
-                log_words = max(1, int(capacity * self.BITS_PER_KEY // 64 - 1).bit_length())
-                self._stages.append((np.zeros(1 << log_words, dtype=np.uint64), log_words))
-                self._room = capacity
-            part = mixed[start : start + self._room]
-            words, log_words = self._stages[-1]
-            np.bitwise_or.at(words, self._word(part, log_words), self._mask(part))
-            self._room -= part.size
-            start += part.size
+        word, mask = self._slots(mixed)
+        # A fancy-indexed |= keeps only the last of keys sharing a word (ufunc.at is ~5x slower),
+        # so repeat it for the keys whose bits did not land; each pass settles one per word.
+        while word.size:
+            self._words[word] |= mask
+            lost = (self._words[word] & mask) != mask
+            word, mask = word[lost], mask[lost]
 
     @property
     def nbytes(self) -> int:
-        return sum(words.nbytes for words, _ in self._stages)
+        return self._words.nbytes
 
 
 _BLOCK = 512  # keys per 4 KiB page of a spilled run
@@ -251,13 +241,19 @@ class _SpilledRun:
 
     def __init__(self, path: str, keys: np.ndarray, values: np.ndarray | None) -> None:
         pad = (-keys.size) % _BLOCK  # whole pages: repeat the last key (lookups find its first copy)
-        self.path, self.padded = path, keys.size + pad
+        self.path, self.size, self.padded = path, keys.size, keys.size + pad
         with open(path, "wb") as f:
             for part in (keys, values):
                 if part is not None:
                     np.concatenate([part, np.repeat(part[-1:], pad)]).tofile(f)
         self.fences = keys[::_BLOCK].copy()
         self.has_values = values is not None
+
+    def iter_keys(self, *, chunk: int = 1 << 20) -> Iterator[np.ndarray]:
+        """The run's keys in pieces of ``chunk`` (bounded memory)."""
+        with open(self.path, "rb") as f:
+            for start in range(0, self.size, chunk):
+                yield np.fromfile(f, dtype=np.uint64, count=min(chunk, self.size - start))
 
     def lookup(self, probe: np.ndarray, found: np.ndarray, values: np.ndarray) -> None:
         """Mark ``probe`` keys present in this run (and fetch their values) in place."""
@@ -284,14 +280,17 @@ class _SeenKeys:
     """Exact set of distinct 64-bit keys, each with a 64-bit value (the first row's hash).
 
     Recent keys are kept in memory as sorted chunks; past ``memory_keys`` they are merged and
-    spilled to a temporary file. A Bloom filter in front answers for (nearly) every new key without
-    touching either, so lookups cost O(batch) plus O(repeats x runs) page reads.
+    spilled to a temporary file. In front, the range of keys seen and a Bloom filter answer for
+    (nearly) every new key without touching either, so lookups cost O(batch) plus O(repeats x
+    runs) page reads. The filter is only built once a key falls inside the range seen so far:
+    keys that only grow (sequence numbers) never need it.
     """
 
     def __init__(self, *, memory_keys: int = 1 << 20, with_values: bool = True) -> None:
         self.memory_keys = max(1, memory_keys)
         self.with_values = with_values
-        self._filter = _BloomFilter(self.memory_keys)
+        self._filter: _BloomFilter | None = None
+        self._lo = self._hi = np.uint64(0)
         self._chunks: list[tuple[np.ndarray, np.ndarray | None]] = []
         self._in_memory = 0
         self._runs: list[_SpilledRun] = []
@@ -305,7 +304,12 @@ class _SeenKeys:
         values = np.zeros(keys.size, dtype=np.uint64)
         if self.size == 0 or keys.size == 0:
             return found, values
-        maybe = np.flatnonzero(self._filter.might_contain(_mix(keys)))
+        maybe = np.flatnonzero((keys >= self._lo) & (keys <= self._hi))  # new ids often just grow
+        if maybe.size:
+            if self._filter is None:
+                self._build_filter()
+            assert self._filter is not None
+            maybe = maybe[self._filter.might_contain(_mix(keys[maybe]))]
         if maybe.size == 0:
             return found, values
         probe = keys[maybe]
@@ -327,24 +331,41 @@ class _SeenKeys:
         """Add ``keys`` (distinct, sorted, none already present) with their ``values``."""
         if keys.size == 0:
             return
-        self._filter.add(_mix(keys))
+        self._lo = keys[0] if self.size == 0 else min(self._lo, keys[0])
+        self._hi = keys[-1] if self.size == 0 else max(self._hi, keys[-1])
         self._chunks.append((keys, values if self.with_values else None))
         self._in_memory += keys.size
         self.size += keys.size
+        if self._filter is not None and self.size > self._filter.capacity:
+            self._build_filter()
+        elif self._filter is not None:
+            self._filter.add(_mix(keys))
         if self._in_memory >= self.memory_keys:
             self._spill()
 
+    def _build_filter(self) -> None:
+        """A filter with room for the keys so far, twice over, built from them (amortised O(1))."""
+        self._filter = None  # free the old one first
+        self._filter = _BloomFilter(1 << max(16, (2 * self.size - 1).bit_length()))
+        for run in self._runs:
+            for part in run.iter_keys():
+                self._filter.add(_mix(part))
+        for chunk_keys, _ in self._chunks:
+            self._filter.add(_mix(chunk_keys))
+
     def _spill(self) -> None:
         keys = np.concatenate([k for k, _ in self._chunks])
-        order = np.argsort(keys, kind="stable")  # the chunks are sorted runs: a linear merge
-        values = None
-        if self.with_values:
-            values = np.concatenate([v for _, v in self._chunks])[order]  # type: ignore[misc]
+        values = np.concatenate([v for _, v in self._chunks]) if self.with_values else None  # type: ignore[misc]
+        ascending = all(a[-1] < b[0] for (a, _), (b, _) in itertools.pairwise(self._chunks))
+        if not ascending:
+            order = np.argsort(keys, kind="stable")  # the chunks are sorted runs: a linear merge
+            keys = keys[order]
+            values = values[order] if values is not None else None
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="maestro-keys-")
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         path = os.path.join(self._dir, f"run-{len(self._runs):05d}.u64")
-        self._runs.append(_SpilledRun(path, keys[order], values))
+        self._runs.append(_SpilledRun(path, keys, values))
         self._chunks, self._in_memory = [], 0
 
     def close(self) -> None:
@@ -356,7 +377,8 @@ class _SeenKeys:
     @property
     def memory_bytes(self) -> int:
         chunks = sum(k.nbytes + (v.nbytes if v is not None else 0) for k, v in self._chunks)
-        return self._filter.nbytes + chunks + sum(r.fences.nbytes for r in self._runs)
+        filter_bytes = self._filter.nbytes if self._filter is not None else 0
+        return filter_bytes + chunks + sum(r.fences.nbytes for r in self._runs)
 
 
 def _firsts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -625,8 +647,8 @@ class Enforcer:
             return dup_full, conflict_full
         # Hash every row and pick the good ones: cheaper than gathering the rows first.
         k = _key_values(typed, self._pk)[good_idx]
-        r = typed.select(pl.struct([pl.col(_t(c)) for c in self.contract.columns]).hash(seed=2))
-        r = r.to_series().to_numpy()[good_idx]
+        r = typed.select([_t(c) for c in self.contract.columns]).hash_rows(seed=2)
+        r = r.to_numpy()[good_idx]
         order, start, group = _firsts(k)
         # Within the batch the first row of each key is its representative ...
         first_keys, first_rows = k[order[start]], r[order[start]]
@@ -678,7 +700,6 @@ class Enforcer:
         self, batch: pa.RecordBatch, typed: pl.DataFrame, plan: _Plan, good: np.ndarray, offset: int
     ) -> pa.RecordBatch:
         ctx = self.context
-        keep = None if good.all() else pa.array(good)
         arrays = []
         for c in self.contract.columns:
             if c in plan.text:  # the source text itself: no copy through polars
@@ -687,10 +708,12 @@ class Enforcer:
                 arr = typed.get_column(_t(c)).to_arrow(compat_level=pl.CompatLevel.oldest())
                 if arr.type != ARROW_TYPES[c.type]:
                     arr = arr.cast(ARROW_TYPES[c.type])
-            arrays.append(arr if keep is None else arr.filter(keep))
-        m = len(arrays[0]) if arrays else int(good.sum())
+            arrays.append(arr)
+        names = [c.name for c in self.contract.columns]
+        columns = _keep_rows(pa.RecordBatch.from_arrays(arrays, names=names), good)
+        m = columns.num_rows
         rows = np.flatnonzero(good) + (offset + 1)
-        arrays += [
+        arrays = columns.columns + [
             self._constant("_manifest_id", ctx.manifest_id, pa.large_string(), m),
             self._constant("_source_uri", ctx.source_uri, pa.large_string(), m),
             pa.array(rows.astype(np.int64, copy=False)),
@@ -748,6 +771,20 @@ class Enforcer:
             self._constant("_contract_version", self.contract.version, pa.large_string(), m),
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=self._quarantine_schema)
+
+
+def _keep_rows(batch: pa.RecordBatch, keep: np.ndarray) -> pa.RecordBatch:
+    """The rows of ``batch`` where ``keep``; one copy, by runs when the dropped rows are few."""
+    if keep.all():
+        return batch
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], keep, [False])).view(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]
+    if starts.size == 0:
+        return batch.slice(0, 0)
+    if starts.size > max(1, keep.size // 64):  # many short runs: a filter is cheaper
+        return batch.filter(pa.array(keep))
+    # Joining whole runs copies memory blocks; a filter decides row by row (~3x slower).
+    return pa.concat_batches([batch.slice(a, b - a) for a, b in zip(starts, ends, strict=True)])
 
 
 def _is_text(t: pa.DataType) -> bool:
