@@ -28,6 +28,7 @@ from contracts.loader import load_contracts
 from lake.delta import Lake
 from pipeline.ingest import ingest_object
 src = CsvSource(CsvSourceConfig(name="crash", dataset="orders", paths=[{path!r}]))
+print("ready", flush=True)
 ingest_object(src, src.discover()[0], load_contracts()["orders"], Lake(root={lake!r}), batch_rows=2000)
 print("done", flush=True)
 """
@@ -57,25 +58,26 @@ def test_killing_the_ingest_at_random_moments_then_rerunning_commits_every_row_o
     total = 300_000
     valid = _orders_csv(path, total)
     lake_root = str(tmp_path / "lake")
-    # Calibrate: how long does a whole run take here (into a throwaway lake)?
+
+    def start(lake: str) -> subprocess.Popen[str]:
+        code = CHILD.format(repo=str(REPO), path=str(path), lake=lake)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        return proc
+
+    # Calibrate: how long does the ingest itself take here (after the imports), into a throwaway lake?
+    calibration = start(str(tmp_path / "calibration"))
     t0 = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CHILD.format(repo=str(REPO), path=str(path), lake=str(tmp_path / "calibration")),
-        ],
-        check=True,
-    )
-    full = time.perf_counter() - t0
-    code = CHILD.format(repo=str(REPO), path=str(path), lake=lake_root)
+    calibration.wait()
+    ingest_s = time.perf_counter() - t0
     rng = random.Random(11)
     kills = 0
     for _ in range(4):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(0.5, 0.97) * full)
+        proc = start(lake_root)
+        # Anywhere from reading the input to committing: early, mid-stream, mid-commit.
+        time.sleep(rng.uniform(0.05, 0.95) * ingest_s)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
