@@ -4,6 +4,8 @@ Contract: entries are opaque bytes; entry `i` is leaf `i` of an RFC 6962/9162 Me
 `append`/`append_many` return only once the entries are durable. A checkpoint signs the
 origin, size and root of the tree at that moment; the ledger never signs a checkpoint that is
 inconsistent with its latest one. Proofs are built from the stored node cache in O(log n).
+With a store several processes write at once (S3), an append or checkpoint that another writer
+beat catches up with the store and retries (bounded); a ledger's `size` is as of its last write.
 
 No PII: callers put content hashes and references (dataset URIs, run IDs, sha256 digests of
 files or rows) in entries, never row values or personal data. The log cannot forget, so
@@ -24,11 +26,13 @@ from provenance.ledger.hasher import RFC6962
 from provenance.ledger.keys import load_or_create_signer
 from provenance.ledger.note import SignedNote, Signer, Verifier
 from provenance.ledger.proofs import ConsistencyProof, InclusionProof
-from provenance.ledger.store import LedgerStore, open_store
+from provenance.ledger.store import LedgerConflictError, LedgerStore, open_store
 from provenance.ledger.tree import CompactRange, consistency_path, inclusion_path, range_hash
 from provenance.ledger.verify import VerifyReport, verify_ledger
 
 __all__ = ["Ledger"]
+
+_MAX_CONFLICTS = 100  # retries of one append or checkpoint that other writers keep beating
 
 
 class Ledger:
@@ -71,7 +75,7 @@ class Ledger:
         """Open the ledger at `path`, creating it if absent (unless `read_only`).
 
         Args:
-            path: the ledger directory.
+            path: the ledger directory, or `s3://bucket/prefix` (see `provenance.ledger.s3`).
             key_dir: directory of the signing key (created with the key on first checkpoint);
                 must not be inside `path`. Needed to sign checkpoints and to verify.
             origin: checkpoint origin (and key name) for a new ledger; checked if it exists.
@@ -81,16 +85,17 @@ class Ledger:
             LedgerConfigError: bad options; LedgerBusyError: another writer has it open;
             LedgerCorruptError: the indexed entries are damaged (run `verify`).
         """
-        ledger_dir = Path(path)
+        # An s3:// location stays a string: Path() would fold its "//".
+        location: str | Path = path if isinstance(path, str) and "://" in path else Path(path)
         keys = Path(key_dir) if key_dir is not None else None
-        if keys is not None:
+        if keys is not None and isinstance(location, Path):
             inside = keys.resolve()
-            if inside == ledger_dir.resolve() or inside.is_relative_to(ledger_dir.resolve()):
+            if inside == location.resolve() or inside.is_relative_to(location.resolve()):
                 raise LedgerConfigError(
-                    f"key directory {keys} is inside the ledger {ledger_dir}; keep keys "
+                    f"key directory {keys} is inside the ledger {location}; keep keys "
                     "elsewhere, or whoever can alter the ledger can also re-sign it"
                 )
-        store = open_store(ledger_dir, mode="read" if read_only else "write", origin=origin)
+        store = open_store(location, mode="read" if read_only else "write", origin=origin)
         try:
             return cls(store, key_dir=keys)
         except BaseException:
@@ -156,14 +161,26 @@ class Ledger:
                     "store a hash and a reference to the content instead"
                 )
         with self._mutex:
-            first = self._compact.size
             if not batch:
+                return self._compact.size
+            leaves = RFC6962.hash_leaves(batch)
+            conflicts = 0
+            while True:
+                if self._store.size != self._compact.size:
+                    self._catch_up(refresh=False)  # the store loaded other writers' entries
+                first = self._compact.size
+                grown = self._compact.copy()
+                levels = grown.extend(leaves)
+                try:
+                    self._store.append(batch, levels)
+                except LedgerConflictError:
+                    # Another writer of a shared store appended first; the store caught up.
+                    conflicts += 1
+                    if conflicts > _MAX_CONFLICTS:
+                        raise
+                    continue
+                self._compact = grown
                 return first
-            grown = self._compact.copy()
-            levels = grown.extend(RFC6962.hash_leaves(batch))
-            self._store.append(batch, levels)
-            self._compact = grown
-            return first
 
     def entry(self, index: int) -> bytes:
         """Return the bytes of entry `index`."""
@@ -211,16 +228,34 @@ class Ledger:
         """
         with self._mutex:
             signer = self._signing_key()
-            size, root = self.size, self._compact.root()
-            latest = self.latest_checkpoint()
-            if latest is not None:
-                self._check_extends(latest, signer.verifier)
-                if latest.checkpoint.size == size:
-                    return latest
-            self._store.sync()
-            statement = Checkpoint(origin=self.origin, size=size, root=root)
-            note = statement.sign(signer)
-            return SignedCheckpoint(self._store.add_checkpoint(note), statement, note)
+            conflicts = 0
+            while True:
+                latest = self.latest_checkpoint()
+                # After reading `latest`: entries are stored before any checkpoint covers them,
+                # so catching up now sees every entry `latest` covers.
+                self._catch_up()
+                size, root = self.size, self._compact.root()
+                if latest is not None:
+                    self._check_extends(latest, signer.verifier)
+                    if latest.checkpoint.size == size:
+                        return latest
+                self._store.sync()
+                statement = Checkpoint(origin=self.origin, size=size, root=root)
+                note = statement.sign(signer)
+                try:
+                    return SignedCheckpoint(self._store.add_checkpoint(note), statement, note)
+                except LedgerConflictError:
+                    conflicts += 1
+                    if conflicts > _MAX_CONFLICTS:
+                        raise
+
+    def _catch_up(self, *, refresh: bool = True) -> None:
+        """Adopt entries other processes appended to a shared store (no-op for a local one)."""
+        catch_up = getattr(self._store, "refresh", None) if refresh else None
+        if catch_up is not None:
+            catch_up()
+        if self._store.size != self._compact.size:
+            self._compact = CompactRange.at(self._store.size, self._store.node)
 
     def _check_extends(self, latest: SignedCheckpoint, verifier: Verifier) -> None:
         try:
@@ -271,6 +306,9 @@ class Ledger:
             progress: show a progress bar on stderr.
         """
         with self._mutex:
+            refresh = getattr(self._store, "refresh", None)
+            if refresh is not None:
+                refresh()  # a shared store: cover what other writers appended (reports damage)
             has_checkpoints = bool(self._store.checkpoint_numbers())
             if verifier is None and self._key_dir is not None and has_checkpoints:
                 verifier = self.verifier

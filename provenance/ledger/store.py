@@ -1,7 +1,7 @@
 """The storage interface behind a ledger, and the factory that picks a backend.
 
-Contract for implementers (the local directory store is the default; an S3 object store can be
-added behind the same methods):
+Contract for implementers (the local directory store is the default; `s3://bucket/prefix`
+selects the S3 object store, `provenance.ledger.s3`):
 
 - `append` is durable when it returns: the entries are stored whole, in order, after all earlier
   ones; after a crash each entry is either fully present or absent. The node hashes passed with
@@ -14,6 +14,13 @@ added behind the same methods):
   damage it raises `LedgerCorruptError` with the first bad index.
 - Checkpoints are an append-only list of signed notes numbered from 0.
 - Reads never repair; only a store opened for writing recovers from an interrupted append.
+- A store that several processes may write at once, without a lock (S3), also has
+  `refresh() -> int`, which loads what other writers appended and returns the new size. Its
+  `append` and `add_checkpoint` raise `LedgerConflictError` when another writer took the place
+  first; the store has then caught up, and the caller rebuilds its view from `size` and `node`
+  (re-reading the latest checkpoint) and retries. `add_checkpoint` writes after the latest
+  number the last `checkpoint_numbers()` call showed. The local store has one writer at a time
+  (the lock), so it has no `refresh` and never raises `LedgerConflictError`.
 """
 
 from __future__ import annotations
@@ -22,9 +29,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from provenance.exceptions import LedgerConfigError
+from provenance.exceptions import LedgerBusyError, LedgerConfigError
 
-__all__ = ["LedgerStore", "open_store"]
+__all__ = ["LedgerConflictError", "LedgerStore", "open_store"]
+
+
+class LedgerConflictError(LedgerBusyError):
+    """Another writer appended (or checkpointed) at the place this call was about to use; the
+    store has caught up. Retryable: rebuild the view from the store and try again (`Ledger`
+    does this itself a bounded number of times)."""
 
 
 @runtime_checkable
@@ -98,18 +111,23 @@ def open_store(
     """Open the ledger storage at `location` with the backend its form selects.
 
     Args:
-        location: a local directory path (the default backend). `s3://` URIs are reserved for
-            the object-store backend, which is not implemented yet.
-        mode: "write" takes the writer lock and recovers from an interrupted append;
-            "read" changes nothing on disk.
+        location: a local directory path (the default backend), or `s3://bucket/prefix` for
+            the S3 backend (credentials, region and `AWS_ENDPOINT_URL` from the AWS default
+            chain; see `provenance.ledger.s3`).
+        mode: "write" takes the writer lock and recovers from an interrupted append (S3: may
+            create the ledger; several writers may append at once); "read" changes nothing.
         origin: the origin for a new ledger; for an existing one it must match if given.
     """
     text = str(location)
+    if text.startswith("s3://"):
+        from provenance.ledger.s3 import S3Store
+
+        return S3Store.open(text, mode=mode, origin=origin)
     if "://" in text:
         scheme = text.split("://", 1)[0]
         raise LedgerConfigError(
             f"ledger location {text!r} uses the {scheme!r} backend, which is not available; "
-            "use a local directory path"
+            "use a local directory path or s3://bucket/prefix"
         )
     from provenance.ledger.local import LocalStore
 
