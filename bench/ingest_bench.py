@@ -7,8 +7,11 @@ times, each in a fresh child process so peak RSS is measured per path:
 - ingest: the project's path (sha256 of the input, streaming CSV read, contract enforcement with
   quarantine and duplicate detection, idempotent Delta commits of bronze and quarantine).
 
-Prints wall time, rows/s, peak RSS and the ratio to the floor. Not a test: run it by hand with
-``make bench`` or ``.venv/bin/python bench/ingest_bench.py --rows 2000000 --rows 10000000``.
+Prints wall time, CPU time (all threads), rows/s, peak RSS and the ratio to the floor. With
+``--repeat N`` the two paths run N times each, alternating, and the table shows medians (the ratio
+is the median of the N paired ratios): on a shared machine single runs are noise. Not a test: run
+it by hand with ``make bench`` or
+``.venv/bin/python bench/ingest_bench.py --rows 2000000 --rows 10000000 --repeat 3``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,10 +92,10 @@ def generate(path: Path, rows: int, *, seed: int = 7, chunk: int = 500_000) -> N
 def run_floor(csv_path: str, table: str) -> dict:
     import polars as pl
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     df = pl.read_csv(csv_path, ignore_errors=True)  # no checks: unparsable values become null
     df.write_delta(table)
-    return {"wall_s": time.perf_counter() - t0, "rows": df.height}
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "rows": df.height}
 
 
 def run_ingest(csv_path: str, lake_root: str, contract_path: str) -> dict:
@@ -101,30 +105,34 @@ def run_ingest(csv_path: str, lake_root: str, contract_path: str) -> dict:
     from pipeline.ingest import ingest_object
 
     contract = load_contract(contract_path)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     src = CsvSource(CsvSourceConfig(name="bench_csv", dataset=contract.name, paths=[csv_path]))
     obj = src.discover()[0]
     result = ingest_object(src, obj, contract, Lake(root=lake_root))
-    wall = time.perf_counter() - t0
-    return {"wall_s": wall, "rows": result.counts.read, "summary": result.summary()}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall_s": wall, "cpu_s": cpu, "rows": result.counts.read, "summary": result.summary()}
 
 
 def _child(mode: str, args: list[str]) -> dict:
     """Run one path in a fresh interpreter; return its result plus its own peak RSS."""
     code = (
-        "import json, resource, sys; sys.path.insert(0, %r); import bench.ingest_bench as b; "
-        "r = b.run_%s(*%r); r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
+        f"import json, resource, sys; sys.path.insert(0, {str(ROOT)!r}); "
+        f"import bench.ingest_bench as b; r = b.run_{mode}(*{args!r}); "
+        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
         "print(json.dumps(r, default=str))"
-    ) % (str(ROOT), mode, args)
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, action="append", help="rows to generate (repeatable)")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each path, alternating")
     args = parser.parse_args(argv)
     sizes = args.rows or [2_000_000]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="maestro-bench-"))
@@ -139,32 +147,48 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"generating {rows:,} rows -> {csv_path}", file=sys.stderr)
                 generate(csv_path, rows)
             size_mb = csv_path.stat().st_size / 1e6
-            floor = _child("floor", [str(csv_path), str(work / f"floor_{rows}")])
-            ingest = _child("ingest", [str(csv_path), str(work / f"lake_{rows}"), str(contract_path)])
-            shutil.rmtree(work / f"floor_{rows}", ignore_errors=True)
-            shutil.rmtree(work / f"lake_{rows}", ignore_errors=True)
+            floors, ingests = [], []
+            for _ in range(max(1, args.repeat)):
+                floors.append(_child("floor", [str(csv_path), str(work / f"floor_{rows}")]))
+                lake = str(work / f"lake_{rows}")
+                ingests.append(_child("ingest", [str(csv_path), lake, str(contract_path)]))
+                shutil.rmtree(work / f"floor_{rows}", ignore_errors=True)
+                shutil.rmtree(work / f"lake_{rows}", ignore_errors=True)
+            floor_s = statistics.median(r["wall_s"] for r in floors)
+            ingest_s = statistics.median(r["wall_s"] for r in ingests)
+            ratios = [i["wall_s"] / f["wall_s"] for f, i in zip(floors, ingests, strict=True)]
             row = {
                 "rows": rows,
                 "csv_mb": round(size_mb, 1),
-                "floor_s": round(floor["wall_s"], 2),
-                "floor_rss_mb": round(floor["peak_rss_mb"]),
-                "ingest_s": round(ingest["wall_s"], 2),
-                "ingest_rows_per_s": round(rows / ingest["wall_s"]),
-                "ingest_rss_mb": round(ingest["peak_rss_mb"]),
-                "ratio_to_floor": round(ingest["wall_s"] / floor["wall_s"], 2),
-                "committed": ingest["summary"]["rows_committed"],
-                "quarantined": ingest["summary"]["rows_quarantined"],
+                "runs": len(floors),
+                "floor_s": round(floor_s, 2),
+                "floor_cpu_s": round(statistics.median(r["cpu_s"] for r in floors), 2),
+                "floor_rss_mb": round(max(r["peak_rss_mb"] for r in floors)),
+                "ingest_s": round(ingest_s, 2),
+                "ingest_cpu_s": round(statistics.median(r["cpu_s"] for r in ingests), 2),
+                "ingest_rows_per_s": round(rows / ingest_s),
+                "ingest_rss_mb": round(max(r["peak_rss_mb"] for r in ingests)),
+                "ratio_to_floor": round(statistics.median(ratios), 2),
+                "floor_s_all": [round(r["wall_s"], 2) for r in floors],
+                "ingest_s_all": [round(r["wall_s"], 2) for r in ingests],
+                "committed": ingests[-1]["summary"]["rows_committed"],
+                "quarantined": ingests[-1]["summary"]["rows_quarantined"],
             }
             results.append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    header = f"{'rows':>12} {'csv MB':>8} {'floor s':>8} {'ingest s':>9} {'ratio':>6} {'rows/s':>10} {'floor RSS':>10} {'ingest RSS':>11}"
-    print(header)
+    print(
+        f"{'rows':>12} {'csv MB':>8} {'floor s':>8} {'ingest s':>9} {'ratio':>6} {'floor cpu':>10} "
+        f"{'ingest cpu':>11} {'rows/s':>10} {'floor RSS':>10} {'ingest RSS':>11}"
+    )
     for r in results:
-        print(f"{r['rows']:>12,} {r['csv_mb']:>8} {r['floor_s']:>8} {r['ingest_s']:>9} {r['ratio_to_floor']:>6} "
-              f"{r['ingest_rows_per_s']:>10,} {r['floor_rss_mb']:>8} MB {r['ingest_rss_mb']:>8} MB")
+        print(
+            f"{r['rows']:>12,} {r['csv_mb']:>8} {r['floor_s']:>8} {r['ingest_s']:>9} "
+            f"{r['ratio_to_floor']:>6} {r['floor_cpu_s']:>10} {r['ingest_cpu_s']:>11} "
+            f"{r['ingest_rows_per_s']:>10,} {r['floor_rss_mb']:>7} MB {r['ingest_rss_mb']:>8} MB"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     _ = resource  # kept for the child processes' import
