@@ -13,7 +13,9 @@ if [ "${MAESTRO_SKIP_APT:-0}" != "1" ]; then
 fi
 if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "==> installing Debian packages: ${need_apt[*]}"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null) \
+  # Wait for the dpkg lock rather than fail when another apt run (a colleague, unattended-upgrades)
+  # holds it.
+  (apt-get update -qq -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need_apt[@]}" >/dev/null) \
     || echo "warning: could not install ${need_apt[*]}; browser tests will be skipped" >&2
 fi
 
