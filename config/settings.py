@@ -68,9 +68,25 @@ class Settings:
         return self.home / "state"
 
     @property
-    def ledger_dir(self) -> Path:
-        """The provenance ledger, beside the lake."""
+    def ledger_dir(self) -> Path | str:
+        """The provenance ledger, beside the lake: ``$MAESTRO_HOME/ledger`` for a local lake, the
+        string ``<lake_uri>/_ledger`` for an ``s3://`` lake (a string: ``Path`` would fold ``//``)."""
+        if self.lake_uri.startswith("s3://"):
+            return f"{self.lake_uri.rstrip('/')}/_ledger"
         return self.home / "ledger"
+
+    def lake_endpoint_url(self, env: Mapping[str, str] | None = None) -> str | None:
+        """The S3-compatible endpoint of an ``s3://`` lake (and of the ledger beside it).
+
+        ``MAESTRO_LAKE_ENDPOINT_URL``, else ``AWS_ENDPOINT_URL``; None for a local lake or when
+        neither is set (AWS itself). Clients must be given it explicitly: boto3 reads only
+        ``AWS_ENDPOINT_URL`` on its own.
+        """
+        if not self.lake_uri.startswith("s3://"):
+            return None
+        env = os.environ if env is None else env
+        endpoint = env.get("MAESTRO_LAKE_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL") or None
+        return endpoint.rstrip("/") if endpoint else None
 
     @property
     def dagster_home(self) -> Path:

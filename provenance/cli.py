@@ -11,6 +11,10 @@ or error names the first bad entry or checkpoint), 2 bad usage or input, 75 the 
     python -m provenance.cli verify LEDGER (--key-dir DIR | --vkey VKEY)
     python -m provenance.cli verify-inclusion --entry F --proof F --checkpoint F --vkey VKEY
     python -m provenance.cli pubkey LEDGER --key-dir DIR
+
+LEDGER is a directory or `s3://bucket/prefix` (credentials, region and endpoint from the AWS
+default chain, which honours `AWS_ENDPOINT_URL`; `--endpoint-url URL` overrides the endpoint,
+e.g. with the lake's `MAESTRO_LAKE_ENDPOINT_URL`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Literal
 
 from provenance.exceptions import (
     KeyFileError,
@@ -28,11 +33,39 @@ from provenance.exceptions import (
     NoteError,
     ProofError,
 )
-from provenance.ledger import InclusionProof, Ledger, open_store, verify_inclusion, verify_ledger
+from provenance.ledger import (
+    InclusionProof,
+    Ledger,
+    LedgerStore,
+    open_store,
+    verify_inclusion,
+    verify_ledger,
+)
 from provenance.ledger.keys import load_verifier, read_verifier
 from provenance.ledger.note import Verifier
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 75
+
+
+def _location(text: str) -> str | Path:
+    """A ledger argument: `s3://bucket/prefix` stays a string (Path would fold its `//`)."""
+    if "://" not in text:
+        return Path(text)
+    if not text.startswith("s3://"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the ledger must be a directory or s3://bucket/prefix"
+        )
+    from provenance.ledger.s3_io import parse_location
+
+    try:
+        return parse_location(text).uri
+    except LedgerConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def _ledger_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ledger", type=_location, help="ledger directory or s3://bucket/prefix")
+    p.add_argument("--endpoint-url", help="S3-compatible endpoint of an s3:// ledger")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,18 +76,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("append", help="append entries (for tests and debugging)")
-    p.add_argument("ledger", type=Path)
+    _ledger_arg(p)
     p.add_argument("files", nargs="*", type=Path, help="entry files (default: stdin)")
     p.add_argument("--lines", action="store_true", help="each non-empty line is one entry")
     p.add_argument("--origin", help="origin of a new ledger")
 
     p = sub.add_parser("checkpoint", help="sign a checkpoint of the current tree")
-    p.add_argument("ledger", type=Path)
+    _ledger_arg(p)
     p.add_argument("--key-dir", type=Path, required=True, help="signing key directory")
     p.add_argument("--out", type=Path, help="also write the signed note here")
 
     p = sub.add_parser("prove", help="emit the inclusion proof (JSON) of entry INDEX")
-    p.add_argument("ledger", type=Path)
+    _ledger_arg(p)
     p.add_argument("index", type=int)
     p.add_argument("--size", type=int, help="tree size (default: the latest checkpoint's)")
     p.add_argument("--out", type=Path, help="write the proof here instead of stdout")
@@ -62,13 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--entry-out", type=Path, help="write the entry bytes here")
 
     p = sub.add_parser("consistency", help="emit the consistency proof (JSON) from OLD to NEW")
-    p.add_argument("ledger", type=Path)
+    _ledger_arg(p)
     p.add_argument("old", type=int)
     p.add_argument("new", type=int, nargs="?", help="default: the current size")
     p.add_argument("--out", type=Path)
 
     p = sub.add_parser("verify", help="recompute the whole tree and audit every checkpoint")
-    p.add_argument("ledger", type=Path)
+    _ledger_arg(p)
     _key_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -80,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--origin", help="require this checkpoint origin")
 
     p = sub.add_parser("pubkey", help="print the verifier key (creates the key on first use)")
-    p.add_argument("ledger", type=Path)
+    _ledger_arg(p)
     p.add_argument("--key-dir", type=Path, required=True)
     return parser
 
@@ -98,13 +131,38 @@ def _emit(text: str, out: Path | None) -> None:
         out.write_text(text, encoding="utf-8")
 
 
+def _store(
+    args: argparse.Namespace, mode: Literal["write", "read"], origin: str | None = None
+) -> LedgerStore:
+    if isinstance(args.ledger, str) and args.endpoint_url:
+        from provenance.ledger.s3 import S3Store
+
+        return S3Store.open(args.ledger, mode=mode, origin=origin, endpoint_url=args.endpoint_url)
+    return open_store(args.ledger, mode=mode, origin=origin)
+
+
+def _open(
+    args: argparse.Namespace,
+    *,
+    key_dir: Path | None = None,
+    read_only: bool = False,
+    origin: str | None = None,
+) -> Ledger:
+    """Open the LEDGER argument; a local one exactly as `Ledger.open` (key placement checked)."""
+    if isinstance(args.ledger, Path) or not args.endpoint_url:
+        return Ledger.open(args.ledger, key_dir=key_dir, read_only=read_only, origin=origin)
+    store = _store(args, "read" if read_only else "write", origin)
+    try:
+        return Ledger(store, key_dir=key_dir)
+    except BaseException:
+        store.close()
+        raise
+
+
 def _append(args: argparse.Namespace) -> int:
     blobs = [f.read_bytes() for f in args.files] if args.files else [sys.stdin.buffer.read()]
-    if args.lines:
-        entries = [line for blob in blobs for line in blob.splitlines() if line]
-    else:
-        entries = blobs
-    with Ledger.open(args.ledger, origin=args.origin) as ledger:
+    entries = [line for blob in blobs for line in blob.splitlines() if line] if args.lines else blobs
+    with _open(args, origin=args.origin) as ledger:
         first = ledger.append_many(entries)
         print(
             f"appended {len(entries)} entries at {first}..{first + len(entries) - 1}; "
@@ -115,7 +173,7 @@ def _append(args: argparse.Namespace) -> int:
 
 
 def _checkpoint(args: argparse.Namespace) -> int:
-    with Ledger.open(args.ledger, key_dir=args.key_dir) as ledger:
+    with _open(args, key_dir=args.key_dir) as ledger:
         signed = ledger.checkpoint()
     _emit(signed.note.decode("utf-8"), None)
     if args.out:
@@ -124,7 +182,7 @@ def _checkpoint(args: argparse.Namespace) -> int:
 
 
 def _prove(args: argparse.Namespace) -> int:
-    with Ledger.open(args.ledger, read_only=True) as ledger:
+    with _open(args, read_only=True) as ledger:
         latest = ledger.latest_checkpoint()
         size = args.size
         if size is None:
@@ -147,7 +205,7 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 def _consistency(args: argparse.Namespace) -> int:
-    with Ledger.open(args.ledger, read_only=True) as ledger:
+    with _open(args, read_only=True) as ledger:
         proof = ledger.consistency_proof(args.old, args.new)
     _emit(proof.to_json(), args.out)
     return EXIT_OK
@@ -160,7 +218,7 @@ def _verifier(args: argparse.Namespace, origin: str) -> Verifier:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    store = open_store(args.ledger, mode="read")
+    store = _store(args, "read")
     try:
         verifier = _verifier(args, store.origin) if store.checkpoint_numbers() else None
         report = verify_ledger(store, verifier=verifier, progress=not args.quiet)
@@ -184,7 +242,7 @@ def _verify_inclusion(args: argparse.Namespace) -> int:
 
 
 def _pubkey(args: argparse.Namespace) -> int:
-    with Ledger.open(args.ledger, key_dir=args.key_dir, read_only=True) as ledger:
+    with _open(args, key_dir=args.key_dir, read_only=True) as ledger:
         print(ledger.verifier.vkey)
     return EXIT_OK
 

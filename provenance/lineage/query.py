@@ -3,7 +3,10 @@
 The index is built in memory from every OpenLineage entry of the ledger (other entries are
 skipped) and refreshed incrementally as the ledger grows (:meth:`LineageIndex.refresh` reads only
 new entries). At our scale — thousands to a few hundred thousand events — that is fast and
-simple; a larger deployment would persist the index next to the ledger.
+simple; a larger deployment would persist the index next to the ledger. The ledger is a local
+directory (opened read-only for each refresh, exactly as before) or an ``s3://bucket/prefix``
+URI: the index then keeps that ledger open read-only between refreshes (opening downloads every
+batch object; a refresh lists only the new ones) until :meth:`LineageIndex.close`.
 
 Semantics:
 
@@ -30,11 +33,21 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance.lineage.entry import parse_entry
 from provenance.lineage.exceptions import UnknownDatasetError
+from provenance.lineage.location import (
+    is_uri,
+    ledger_exists,
+    ledger_location,
+    open_ledger,
+    s3_client,
+)
 from provenance.lineage.naming import DatasetRef
+
+if TYPE_CHECKING:
+    from provenance.ledger import LedgerStore
 
 __all__ = ["LineageIndex"]
 
@@ -63,26 +76,60 @@ class LineageIndex:
         # column -> output dataset -> {(input dataset, input column, type, subtype)}
         self._columns: dict[str, dict[DatasetRef, set[tuple[DatasetRef, str, str, str]]]] = {}
         self._known: set[DatasetRef] = set()
+        self._remote: tuple[str, str | None, LedgerStore] | None = None  # open S3 ledger
+
+    def close(self) -> None:
+        """Release an object-store ledger held open between refreshes (no-op for a local one)."""
+        if self._remote is not None:
+            self._remote[2].close()
+            self._remote = None
 
     # -- building ----------------------------------------------------------------------------
 
     @classmethod
-    def from_ledger(cls, ledger_dir: str | Path) -> LineageIndex:
+    def from_ledger(cls, ledger_dir: str | Path, *, endpoint_url: str | None = None) -> LineageIndex:
+        """Index the ledger at ``ledger_dir`` (a directory or ``s3://`` URI; none there: empty)."""
         index = cls()
-        index.refresh(ledger_dir)
+        try:
+            index.refresh(ledger_dir, endpoint_url=endpoint_url)
+        except BaseException:
+            index.close()
+            raise
         return index
 
-    def refresh(self, ledger_dir: str | Path) -> int:
-        """Read entries appended since the last refresh; return how many were read."""
-        from provenance.ledger import Ledger
+    def refresh(self, ledger_dir: str | Path, *, endpoint_url: str | None = None) -> int:
+        """Read entries appended since the last refresh; return how many were read.
 
-        if not (Path(ledger_dir) / "ledger.json").exists():
+        ``endpoint_url`` overrides the AWS default chain's S3 endpoint of an ``s3://`` ledger.
+        """
+        location = ledger_location(ledger_dir)
+        if is_uri(location):
+            return self._refresh_remote(str(location), endpoint_url)
+        if not (Path(location) / "ledger.json").exists():
             return 0
-        with Ledger.open(ledger_dir, read_only=True) as ledger:
-            size = ledger.size
-            start = self.size
-            for i in range(start, size):
-                self.add_entry(i, ledger.entry(i))
+        with open_ledger(location, read_only=True) as ledger:
+            return self._read(ledger.store)
+
+    def _refresh_remote(self, location: str, endpoint_url: str | None) -> int:
+        if self._remote is not None and self._remote[:2] != (location, endpoint_url):
+            self.close()  # asked about another ledger: this index is not meant for two
+        if self._remote is None:
+            client = s3_client(endpoint_url)
+            if not ledger_exists(location, client=client):
+                return 0
+            ledger = open_ledger(location, read_only=True, client=client)
+            self._remote = (location, endpoint_url, ledger.store)
+            return self._read(ledger.store)
+        store = self._remote[2]
+        refresh = getattr(store, "refresh", None)
+        if refresh is not None:
+            refresh()  # load the batches other writers appended since
+        return self._read(store)
+
+    def _read(self, store: LedgerStore) -> int:
+        size, start = store.size, self.size
+        for i in range(start, size):
+            self.add_entry(i, store.entry(i))
         return size - start
 
     def add_entry(self, index: int, data: bytes) -> None:

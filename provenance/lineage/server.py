@@ -155,6 +155,7 @@ class LineageService:
             entry,
             key_dir=self.cfg.key_dir,
             lock_timeout_s=self.cfg.lock_timeout_s,
+            endpoint_url=self.cfg.endpoint_url,
         )
 
     async def _body(self, request: Request) -> bytes | Response:
@@ -193,7 +194,7 @@ class LineageService:
     def _answer(self, kind: str, ref: DatasetRef, params: Mapping[str, Any]) -> dict[str, Any]:
         """Refresh the index from the ledger, then answer (in a worker thread)."""
         with self._index_lock:
-            self.index.refresh(self.cfg.ledger_dir)
+            self.index.refresh(self.cfg.ledger_dir, endpoint_url=self.cfg.endpoint_url)
             if kind == "upstream":
                 return self.index.upstream(ref, depth=params["depth"])
             if kind == "downstream":

@@ -3,9 +3,11 @@
 :meth:`LineageServerConfig.from_dict` checks every field when the config is built and raises
 :class:`~provenance.lineage.exceptions.LineageConfigError` naming the field, so a bad config
 fails at start-up. Relative paths are resolved against ``base_dir`` (the YAML file's folder with
-:meth:`LineageServerConfig.from_yaml`). Example::
+:meth:`LineageServerConfig.from_yaml`). ``ledger_dir`` may also be ``s3://bucket/prefix`` (kept a
+string), with ``endpoint_url`` for an S3-compatible store other than the AWS default chain's
+(which honours ``AWS_ENDPOINT_URL``). Example::
 
-    ledger_dir: /var/lib/maestro/ledger
+    ledger_dir: /var/lib/maestro/ledger                 # or s3://bucket/lake/_ledger
     spec_dir: /opt/maestro/shared/openlineage-spec     # optional; default <repo>/../shared/...
     issuer: https://idp.example.com
     audience: maestro-lineage
@@ -26,7 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from provenance.exceptions import LedgerConfigError
 from provenance.lineage.exceptions import LineageConfigError
+from provenance.lineage.location import ledger_location
 from provenance.lineage.settings import DEFAULT_SPEC_DIR
 
 __all__ = ["READ_SCOPE", "WRITE_SCOPE", "LineageServerConfig"]
@@ -42,10 +46,11 @@ def _fail(name: str, problem: str) -> LineageConfigError:
 
 @dataclass(frozen=True)
 class LineageServerConfig:
-    ledger_dir: Path
+    ledger_dir: Path | str
     issuer: str
     audience: str
     key_dir: Path | None = None
+    endpoint_url: str | None = None
     spec_dir: Path | None = DEFAULT_SPEC_DIR
     jwks_url: str | None = None
     jwks_file: Path | None = None
@@ -72,14 +77,15 @@ class LineageServerConfig:
                 f"lineage server config: unknown field(s) {unknown}; known: {sorted(known)}"
             )
         base = base_dir or Path.cwd()
-        ledger = _path(data, "ledger_dir", base)
+        ledger = _ledger(data, "ledger_dir", base)
         if ledger is None:
-            raise _fail("ledger_dir", "required (the ledger directory)")
+            raise _fail("ledger_dir", "required (the ledger directory or s3://bucket/prefix)")
         kw: dict[str, Any] = {
             "ledger_dir": ledger,
             "issuer": _text(data, "issuer"),
             "audience": _text(data, "audience"),
             "key_dir": _path(data, "key_dir", base),
+            "endpoint_url": _endpoint(data.get("endpoint_url")),
             "spec_dir": _path(data, "spec_dir", base) if "spec_dir" in data else DEFAULT_SPEC_DIR,
             "jwks_url": _jwks_url(data.get("jwks_url")),
             "jwks_file": _path(data, "jwks_file", base),
@@ -160,6 +166,28 @@ def _path(data: Mapping[str, Any], name: str, base: Path) -> Path | None:
         raise _fail(name, f"expected a path, got {value!r}")
     p = Path(value).expanduser()
     return p if p.is_absolute() else base / p
+
+
+def _ledger(data: Mapping[str, Any], name: str, base: Path) -> Path | str | None:
+    """A local ledger directory (relative to ``base``) or an ``s3://`` URI, kept a string."""
+    value = data.get(name)
+    if isinstance(value, str) and "://" in value:
+        try:
+            return ledger_location(value)
+        except LedgerConfigError as err:
+            raise _fail(name, str(err)) from err
+    return _path(data, name, base)
+
+
+def _endpoint(value: Any) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail(
+            "endpoint_url", f"expected the http(s) URL of an S3-compatible endpoint, got {value!r}"
+        )
+    return str(value).rstrip("/")
 
 
 def _number(data: Mapping[str, Any], name: str, default: float, low: float, high: float) -> float:

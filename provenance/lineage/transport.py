@@ -7,10 +7,20 @@ Contract for users of ``LedgerTransport`` (kind ``maestro_ledger``):
   PII never enters the ledger), appends it durably and returns the entry's ledger index; the
   indexes are also kept in ``transport.indexes``. An invalid event raises
   :class:`~provenance.lineage.exceptions.EventInvalidError` and nothing is appended.
-- The ledger has one writer at a time: each emit opens it, appends and closes it, waiting
+- ``ledger_dir`` is a local directory or an ``s3://bucket/prefix`` URI (kept a string; see
+  :mod:`provenance.lineage.location`); ``endpoint_url`` overrides the AWS default chain's S3
+  endpoint (which already honours ``AWS_ENDPOINT_URL``). Within a process, appends to one
+  location take turns (a lock keyed by the location's text).
+- A local ledger has one writer at a time: each emit opens it, appends and closes it, waiting
   (bounded, ``lock_timeout_s``) while another process holds it; past that the ledger's
-  retryable :class:`~provenance.exceptions.LedgerBusyError` is raised. Pass an open
-  :class:`~provenance.ledger.Ledger` (``LedgerTransport(config, ledger=...)``) to keep one open.
+  retryable :class:`~provenance.exceptions.LedgerBusyError` is raised. An S3 ledger has no
+  lock (concurrent writers are safe) and opening one downloads all of it, so it stays open for
+  the life of the process and each emit costs one PUT; an append that fails drops it (the next
+  one reopens). Writers that keep beating this one are waited out like the lock, up to
+  ``lock_timeout_s``; an unreachable store (its own retries spent) raises the retryable
+  ``LedgerUnavailableError`` at once: retrying the append here could store it twice if the
+  lost request lands late. Pass an open :class:`~provenance.ledger.Ledger`
+  (``LedgerTransport(config, ledger=...)``) to manage one yourself.
 - With ``forward_url`` set, the event is also posted to an OpenLineage HTTP backend (Marquez)
   with the client's own ``HttpTransport`` (bounded retries, timeout). Forwarding is best-effort:
   the ledger is the record; a failed forward is logged and counted in ``forward_failures``
@@ -20,7 +30,7 @@ Contract for users of ``LedgerTransport`` (kind ``maestro_ledger``):
 Config (``from_dict`` validates at once and names the bad field)::
 
     {"type": "maestro_ledger", "ledger_dir": ".maestro/ledger", "key_dir": null,
-     "spec_dir": null, "validate": true, "lock_timeout_s": 30,
+     "endpoint_url": null, "spec_dir": null, "validate": true, "lock_timeout_s": 30,
      "forward_url": null, "forward_endpoint": "api/v1/lineage", "forward_api_key": null,
      "forward_timeout_s": 5, "forward_required": false, "forward_unredacted": false}
 """
@@ -39,14 +49,16 @@ import attr
 from openlineage.client.transport import register_transport
 from openlineage.client.transport.transport import Config, Transport
 
-from provenance.exceptions import LedgerBusyError
+from provenance.exceptions import LedgerBusyError, LedgerConfigError
 from provenance.ledger import Ledger
+from provenance.ledger.s3_io import LedgerUnavailableError
 from provenance.lineage.entry import redact_event, to_ledger_entry
 from provenance.lineage.exceptions import LineageConfigError
+from provenance.lineage.location import is_uri, ledger_location, location_key, open_ledger
 from provenance.lineage.settings import DEFAULT_SPEC_DIR
 from provenance.lineage.validate import EventValidator, event_dict
 
-__all__ = ["LedgerTransport", "LedgerTransportConfig", "append_entry"]
+__all__ = ["LedgerTransport", "LedgerTransportConfig", "append_entry", "close_shared_ledgers"]
 
 log = logging.getLogger(__name__)
 _KNOWN = {
@@ -55,6 +67,7 @@ _KNOWN = {
     "priority",
     "ledger_dir",
     "key_dir",
+    "endpoint_url",
     "spec_dir",
     "validate",
     "lock_timeout_s",
@@ -65,40 +78,101 @@ _KNOWN = {
     "forward_required",
     "forward_unredacted",
 }
-# One writer per ledger directory inside this process; the flock handles other processes.
+# One writer per ledger location inside this process (keyed by the location's text); the flock
+# of a local ledger handles other processes, an S3 ledger's conditional puts need no lock.
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+# S3 ledgers kept open per (location, endpoint): reopening one downloads every batch object.
+_SHARED: dict[tuple[str, str | None], Ledger] = {}
 
 
-def _process_lock(ledger_dir: Path) -> threading.Lock:
-    key = str(ledger_dir.resolve())
+def _process_lock(key: str) -> threading.Lock:
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(key, threading.Lock())
 
 
 def append_entry(
-    ledger_dir: Path, entry: bytes, *, key_dir: Path | None = None, lock_timeout_s: float = 30.0
+    ledger_dir: str | Path,
+    entry: bytes,
+    *,
+    key_dir: Path | None = None,
+    lock_timeout_s: float = 30.0,
+    endpoint_url: str | None = None,
 ) -> int:
-    """Open the ledger, append ``entry`` durably, close it; return the entry's index.
+    """Append ``entry`` durably to the ledger at ``ledger_dir`` (path or ``s3://`` URI); return
+    the entry's index.
 
-    Waits with backoff while another process holds the writer lock, up to ``lock_timeout_s``.
+    A local ledger is opened and closed around the append, waiting with backoff while another
+    process holds the writer lock, up to ``lock_timeout_s``. An S3 ledger stays open in this
+    process (see the module doc); conflicts with other writers are retried likewise.
     """
+    location = ledger_location(ledger_dir)
     deadline = time.monotonic() + lock_timeout_s
     delay = 0.01
-    with _process_lock(ledger_dir):
+    with _process_lock(location_key(location)):
         while True:
             try:
-                with Ledger.open(ledger_dir, key_dir=key_dir) as ledger:
+                if is_uri(location):
+                    return _append_shared(str(location), entry, key_dir, endpoint_url)
+                with Ledger.open(location, key_dir=key_dir) as ledger:
                     return ledger.append(entry)
-            except LedgerBusyError:
-                if time.monotonic() + delay > deadline:
+            except LedgerBusyError as err:
+                if isinstance(err, LedgerUnavailableError) or time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
 
 
+def close_shared_ledgers() -> None:
+    """Close the S3 ledgers this process keeps open for appends (they reopen when next used)."""
+    for key in list(_SHARED):  # a snapshot; each is closed under its location's lock
+        with _process_lock(key[0]):
+            ledger = _SHARED.pop(key, None)
+            if ledger is not None:
+                ledger.close()
+
+
+def _append_shared(
+    location: str, entry: bytes, key_dir: Path | None, endpoint_url: str | None
+) -> int:
+    """Append through the process's open ledger at ``location`` (caller holds its lock)."""
+    key = (location, endpoint_url)
+    ledger = _SHARED.get(key)
+    if ledger is None:
+        ledger = _SHARED[key] = open_ledger(location, key_dir=key_dir, endpoint_url=endpoint_url)
+    try:
+        return ledger.append(entry)
+    except BaseException:
+        # Start afresh next time: the client may be stale or the store found damaged.
+        _SHARED.pop(key, None)
+        ledger.close()
+        raise
+
+
 def _fail(name: str, problem: str) -> LineageConfigError:
     return LineageConfigError(f"maestro_ledger transport config field '{name}': {problem}")
+
+
+def _location(params: Mapping[str, Any], name: str) -> Path | str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise _fail(name, f"expected a path or s3://bucket/prefix, got {value!r}")
+    try:
+        return ledger_location(value)
+    except LedgerConfigError as err:
+        raise _fail(name, str(err)) from err
+
+
+def _endpoint(params: Mapping[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _fail(name, f"expected the http(s) URL of an S3-compatible endpoint, got {value!r}")
+    return value.rstrip("/")
 
 
 def _opt_path(params: Mapping[str, Any], name: str) -> Path | None:
@@ -126,8 +200,9 @@ def _flag(params: Mapping[str, Any], name: str, default: bool) -> bool:
 
 @attr.define
 class LedgerTransportConfig(Config):
-    ledger_dir: Path
+    ledger_dir: Path | str
     key_dir: Path | None = None
+    endpoint_url: str | None = None
     spec_dir: Path | None = DEFAULT_SPEC_DIR
     validate: bool = True
     lock_timeout_s: float = 30.0
@@ -151,9 +226,9 @@ class LedgerTransportConfig(Config):
                 f"maestro_ledger transport config: unknown field(s) {unknown}; "
                 f"known: {sorted(_KNOWN)}"
             )
-        ledger_dir = _opt_path(params, "ledger_dir")
+        ledger_dir = _location(params, "ledger_dir")
         if ledger_dir is None:
-            raise _fail("ledger_dir", "required (the ledger directory)")
+            raise _fail("ledger_dir", "required (the ledger directory or s3://bucket/prefix)")
         url = params.get("forward_url")
         if url is not None:
             parts = urlsplit(url) if isinstance(url, str) else None
@@ -169,6 +244,7 @@ class LedgerTransportConfig(Config):
         return cls(
             ledger_dir=ledger_dir,
             key_dir=_opt_path(params, "key_dir"),
+            endpoint_url=_endpoint(params, "endpoint_url"),
             spec_dir=spec,
             validate=_flag(params, "validate", True),
             lock_timeout_s=_number(params, "lock_timeout_s", 30.0, 0, 3600),
@@ -222,6 +298,7 @@ class LedgerTransport(Transport):
                 entry,
                 key_dir=self.config.key_dir,
                 lock_timeout_s=self.config.lock_timeout_s,
+                endpoint_url=self.config.endpoint_url,
             )
         self.indexes.append(index)
         if self._forward is not None:
