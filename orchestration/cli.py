@@ -53,6 +53,8 @@ def _ledger(rest: list[str]) -> int:
         if command in KEYED and "--key-dir" not in args and "--vkey" not in args
         else []
     )
+    if ls.endpoint_url and "--endpoint-url" not in args:
+        extra += ["--endpoint-url", ls.endpoint_url]
     return ledger_main([command, *extra, str(ls.ledger_dir), *args])
 
 
@@ -64,7 +66,8 @@ def _lineage(rest: list[str]) -> int:
     if not rest or rest[0] in ("-h", "--help"):
         return lineage_main(["--help"])
     ls = LineageSettings.from_settings(Settings.from_env())
-    return lineage_main([rest[0], str(ls.ledger_dir), *rest[1:]])
+    endpoint = ["--endpoint-url", ls.endpoint_url] if ls.endpoint_url and "--endpoint-url" not in rest else []
+    return lineage_main([rest[0], *endpoint, str(ls.ledger_dir), *rest[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,8 +84,14 @@ def _push_config(settings: Settings, datasets: list[str], public_pem: Path) -> A
 
 
 @contextmanager
-def demo_environment(settings: Settings, datasets: list[str]) -> Iterator[DemoEnvironment]:
-    """Start the loopback stand-ins, seed them with the samples, and yield where they are."""
+def demo_environment(
+    settings: Settings, datasets: list[str], *, lake_bucket: str | None = None
+) -> Iterator[DemoEnvironment]:
+    """Start the loopback stand-ins, seed them with the samples, and yield where they are.
+
+    Args:
+        lake_bucket: also create this bucket on the S3 server, for an ``s3://`` lake there.
+    """
     from connectors.http_pull.sample_api import create_app as sample_api
     from connectors.http_push.app import create_app as push_app
     from connectors.s3.local_server import local_s3_server
@@ -97,6 +103,8 @@ def demo_environment(settings: Settings, datasets: list[str]) -> Iterator[DemoEn
         s3 = stack.enter_context(local_s3_server(separate_process=True))
         env.s3_endpoint = s3.endpoint_url
         env.uploaded = _upload_shipments(s3.client(), samples)
+        if lake_bucket:
+            s3.client().create_bucket(Bucket=lake_bucket)
         env.api_url = stack.enter_context(serve_app(sample_api(token=token)))
         keys = ensure_partner_keys(settings.keys_dir)
         env.push_url = stack.enter_context(

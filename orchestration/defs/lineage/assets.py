@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import dagster as dg
 
 from orchestration.resources import MaestroResource
-from provenance.ledger import Ledger
 from provenance.lineage import LineageSettings
 
 CHECKPOINT_KEY = dg.AssetKey(["provenance", "ledger_checkpoint"])
@@ -30,7 +29,7 @@ def build_checkpoint_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefiniti
         context: dg.AssetExecutionContext, maestro: MaestroResource
     ) -> dg.MaterializeResult:
         ls = LineageSettings.from_settings(maestro.settings())
-        with Ledger.open(ls.ledger_dir, key_dir=ls.key_dir) as ledger:
+        with ls.open_ledger() as ledger:
             signed = ledger.checkpoint()
             vkey = ledger.verifier.vkey
         cp = signed.checkpoint

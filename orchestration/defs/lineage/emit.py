@@ -24,11 +24,10 @@ from provenance.lineage.naming import asset_job_name
 
 def transport(settings: Settings) -> LedgerTransport:
     ls = LineageSettings.from_settings(settings)
-    return LedgerTransport(
-        LedgerTransportConfig.from_dict(
-            {"ledger_dir": str(ls.ledger_dir), "spec_dir": str(ls.spec_dir), "key_dir": str(ls.key_dir)}
-        )
-    )
+    config = {"ledger_dir": str(ls.ledger_dir), "spec_dir": str(ls.spec_dir), "key_dir": str(ls.key_dir)}
+    if ls.endpoint_url:
+        config["endpoint_url"] = ls.endpoint_url
+    return LedgerTransport(LedgerTransportConfig.from_dict(config))
 
 
 def run_context(context: dg.AssetExecutionContext, job_name: str) -> RunContext:
