@@ -44,7 +44,7 @@ from quality.scope import open_bronze, read_rows, select_scope, to_frame
 Mode = Literal["new_files", "full", "sample"]
 MODES: tuple[str, ...] = ("new_files", "full", "sample")
 DEFAULT_MODE: Mode = "sample"
-DEFAULT_SAMPLE_ROWS = 100_000
+DEFAULT_SAMPLE_ROWS = 50_000
 # Expectations judged on a set of rows, not row by row: never sampled.
 SET_RULES = frozenset({"expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"})
 # The run-time result format: counts plus up to 20 example values; no per-row index query, which
