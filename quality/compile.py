@@ -57,7 +57,7 @@ per-expectation ``result_format`` cannot do this: the run-time result format ove
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 import great_expectations as gx
@@ -226,14 +226,15 @@ def _bound(col: Column, value: float | None) -> float | int | str | None:
 
     Integers stay integers. Date and timestamp bounds are numbers in the contract model, read the
     way enforcement casts them (days, resp. microseconds, since 1970-01-01 UTC); they become ISO
-    strings, which GX compares against datetime columns.
+    datetimes (naive midnight for dates, UTC for timestamps), which GX compares vectorised
+    against the frame's ``datetime64[ns]`` / tz-aware columns.
     """
     if value is None:
         return None
     if col.type in ("int32", "int64") and float(value).is_integer():
         return int(value)
-    if col.type == "date":
-        return (date(1970, 1, 1) + timedelta(days=int(value))).isoformat()
+    if col.type == "date":  # midnight: dates are compared as datetime64 (quality.scope)
+        return datetime.combine(date(1970, 1, 1) + timedelta(days=int(value)), time()).isoformat()
     if col.type == "timestamp":
         return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))).isoformat()
     return value

@@ -22,6 +22,7 @@ checked on it, and comparing dictionary codes is much cheaper than hashing the s
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -183,5 +184,13 @@ def to_frame(table: pa.Table, contract: Contract) -> pd.DataFrame:
         # A required integer column holding nulls is left as float64: its type check then fails,
         # as does its not-null check, which is the truth about such a table.
         mapper = masked.get if (name in nullable and col.type in masked) else None
-        columns[name] = col.to_pandas(types_mapper=mapper, date_as_object=False)
+        series = col.to_pandas(types_mapper=mapper, date_as_object=False)
+        if pa.types.is_date(col.type) or pa.types.is_timestamp(col.type):
+            # GX compares datetimes with bounds vectorised only at nanosecond resolution. Values
+            # outside 1677-2262 (sentinels like 9999-12-31) keep their resolution; a range rule
+            # on such a column then reports an error instead of a count.
+            with contextlib.suppress(pd.errors.OutOfBoundsDatetime, OverflowError):
+                series = series.astype("datetime64[ns, UTC]" if getattr(col.type, "tz", None)
+                                       else "datetime64[ns]")
+        columns[name] = series
     return pd.DataFrame(columns, copy=False)

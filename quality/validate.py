@@ -128,7 +128,8 @@ def validate_table(
         storage_options: object-store options for the table.
         mode: ``sample``, ``new_files`` or ``full`` (module docstring).
         since_version: validate the commits after this table version (``sample``/``new_files``);
-            default: only the newest commit. Pass the version before an ingest's bronze commit.
+            default: only the newest commit; -1: every commit. Pass the version before an
+            ingest's bronze commit (``IngestResult.bronze.version - 1``).
         sample_rows: about how many rows ``sample`` mode runs the row rules on.
         docs_dir: the Data Docs site folder (default: ``<results_dir>/../docs``).
         gx_root: the GX file context's project folder (default: ``<results_dir>/..``, which gets

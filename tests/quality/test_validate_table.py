@@ -231,3 +231,28 @@ def test_a_contract_without_keys_is_sampled_without_a_key_pass(tmp_path: Path, o
     assert result.success
     assert result.statistics["rows_validated"] < 300
     assert result.statistics["rows_checked_for_uniqueness"] == 0
+
+
+def test_date_and_timestamp_ranges_are_checked_in_the_units_enforcement_uses(tmp_path: Path) -> None:
+    # Contract bounds on dates are days, on timestamps microseconds, since 1970-01-01 UTC.
+    contract = Contract.model_validate({
+        "name": "events", "version": "1.0.0", "owner": "o@example.com", "description": "d",
+        "columns": [
+            {"name": "day", "type": "date", "nullable": False,
+             "constraints": {"min": 19000, "max": 21000}},          # 2022-01-08 .. 2027-07-01
+            {"name": "at", "type": "timestamp", "constraints": {"min": 1.6e15}},  # 2020-09-13
+        ]})
+    uri, results = _paths(tmp_path, "events")
+    ok = {"day": T0.date(), "at": T0}
+    _commit(uri, contract, [ok, {"day": T0.date().replace(year=2000), "at": T0.replace(year=2001)}],
+            manifest="m1")
+    _commit(uri, contract, [ok, {"day": T0.date().replace(year=9999, month=12, day=31), "at": None}],
+            manifest="m2")
+
+    first = validate_table(contract, uri, results_dir=results, mode="new_files", since_version=-1,
+                           build_docs=False)
+    newest = validate_table(contract, uri, results_dir=results, mode="new_files", build_docs=False)
+
+    assert {(f.rule, f.unexpected_count) for f in first.error_failed} == {
+        ("range:day", 2), ("range:at", 1)}
+    assert [(f.rule, f.unexpected_count) for f in newest.error_failed] == [("range:day", 1)]
