@@ -65,12 +65,16 @@ def _context(gx_root: Path, docs_dir: Path) -> Any:
     site = {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                          "base_directory": str(docs_dir.resolve())},
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str(docs_dir.resolve()),
+        },
         # The index lists (and loads) only the newest validations; the JSON results under
         # results_dir are the complete record. No profiling section: nothing here profiles.
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
-                               "validation_results_limit": INDEX_LIMIT},
+        "site_index_builder": {
+            "class_name": "DefaultSiteIndexBuilder",
+            "validation_results_limit": INDEX_LIMIT,
+        },
         "site_section_builders": {"profiling": "None"},
     }
     sites = ctx.list_data_docs_sites()
@@ -119,6 +123,7 @@ def publish(
                 resources.append(suite_id)
             ctx.validation_results_store.set(key, result)
             ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=resources)
+            _add_static_listing(docs)
             urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(fingerprint)
@@ -129,18 +134,60 @@ def publish(
             f"could not write Data Docs for suite {suite.name} under {root} / {docs}: {err}"
         ) from err
     page = urls[0].get("site_url") if urls else None
-    return PublishedDocs(str(docs.resolve() / "index.html"),
-                         page.removeprefix("file://") if page else None)
+    return PublishedDocs(str(docs.resolve() / "index.html"), page.removeprefix("file://") if page else None)
+
+
+_LISTING_START, _LISTING_END = "<!-- maestro:static-listing -->", "<!-- /maestro:static-listing -->"
+
+
+def _add_static_listing(docs: Path) -> None:
+    """Put plain links to every suite and validation page at the top of ``index.html``.
+
+    GX fills its index tables with JavaScript and styles pages from CDNs; offline (air-gapped
+    deployments, this project's CI) the index would otherwise show empty tables. The pages
+    themselves are static HTML and read fine unstyled.
+    """
+    import html
+
+    index = docs / "index.html"
+    if not index.is_file():
+        return
+    text = index.read_text(encoding="utf-8")
+    if _LISTING_START in text:
+        text = text[: text.index(_LISTING_START)] + text[text.index(_LISTING_END) + len(_LISTING_END) :]
+    sections = []
+    for title, folder in (
+        ("Validation results (newest first)", "validations"),
+        ("Expectation suites", "expectations"),
+    ):
+        pages = sorted((docs / folder).rglob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)[:200]
+        links = [(str(p.relative_to(docs)), str(p.relative_to(docs / folder))) for p in pages]
+        items = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for h, t in links)
+        sections.append(f"<h3>{title}</h3><ul>{items or '<li>none yet</li>'}</ul>")
+    block = f'{_LISTING_START}<div style="margin:1em">{"".join(sections)}</div>{_LISTING_END}'
+    marker = text.find("<body")
+    if marker == -1:
+        return
+    insert_at = text.index(">", marker) + 1
+    tmp = index.with_name(index.name + ".tmp")
+    tmp.write_text(text[:insert_at] + block + text[insert_at:], encoding="utf-8")
+    tmp.replace(index)
 
 
 def _fingerprint(suite: gx.ExpectationSuite) -> str:
     """A digest of the suite's content (name, meta, expectations), independent of stored ids."""
-    body = {"name": suite.name, "meta": suite.meta,
-            "expectations": [e.configuration.to_json_dict() for e in suite.expectations]}
+    body = {
+        "name": suite.name,
+        "meta": suite.meta,
+        "expectations": [e.configuration.to_json_dict() for e in suite.expectations],
+    }
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _suite_kwargs(suite: gx.ExpectationSuite) -> dict[str, Any]:
     """A fresh, unbound copy of ``suite`` (the caller's object stays free of the file context)."""
-    return {"name": suite.name, "meta": dict(suite.meta or {}),
-            "expectations": [e.copy(deep=True) for e in suite.expectations]}
+    return {
+        "name": suite.name,
+        "meta": dict(suite.meta or {}),
+        "expectations": [e.copy(deep=True) for e in suite.expectations],
+    }

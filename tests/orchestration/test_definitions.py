@@ -50,6 +50,7 @@ def test_the_asset_graph_loads_offline_with_checks_and_sensors(settings: Setting
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("bronze/orders", "row_accounting") in checks
     assert ("bronze/customers", "constraints_hold") in checks
+    assert ("bronze/orders", "great_expectations") in checks
     assert defs.resolve_sensor_def("shop_orders_drop_sensor") is not None
 
 
@@ -63,6 +64,9 @@ def test_every_asset_materializes_in_process_and_the_catalog_matches_the_lake(se
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert materialized >= EXPECTED_KEYS
+    gx = [c for c in result.get_asset_check_evaluations() if c.check_name == "great_expectations"]
+    assert len(gx) == 5 and all(c.passed for c in gx)
+    assert all("data_docs" in c.metadata for c in gx)
     failed_errors = [
         c for c in result.get_asset_check_evaluations() if not c.passed and c.severity.value == "ERROR"
     ]

@@ -5,16 +5,18 @@ materialization metadata and asset-check results.
 """
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from config.sources import SourceSpec, load_sources
 from contracts.model import Contract
+from lake.delta import table_facts
 from metrics import append_cost_records, cost_record_for_report, load_prices, measure
 from orchestration.defs.lineage.emit import Emitter, lineage_run
 from orchestration.resources import MaestroResource
-from pipeline.checks import check_specs, committed_rows_by_ingests, evaluate_checks
+from pipeline.checks import CheckOutcome, check_specs, committed_rows_by_ingests, evaluate_checks
 from pipeline.run import DatasetReport, ingest_dataset, lake_for
 from provenance.lineage import ingest_event
 from provenance.lineage.naming import ingest_job_name
@@ -92,6 +94,106 @@ def _inputs_md(report: DatasetReport) -> str:
     return _md_table(rows, limit=50)
 
 
+GX_CHECKS = [
+    (
+        "great_expectations",
+        "The contract's Great Expectations suite (compiled from the contract, rule "
+        "for rule) passes on this run's new rows: every error-severity expectation holds. Results JSON "
+        "and Data Docs are linked in the metadata.",
+        True,
+    ),
+    (
+        "great_expectations_warnings",
+        "Warning-severity expectations of the contract's suite hold on this "
+        "run's new rows (does not block downstream assets).",
+        False,
+    ),
+]
+
+
+def _validate(
+    settings: Any, contract: Contract, bronze_uri: str, lake: Any, report: DatasetReport, before: int | None
+) -> Any:
+    """Great Expectations on the rows this run committed (a documented sample: quality/README.md)."""
+    if not report.new_inputs or not report.total("valid"):
+        return None
+    from quality import validate_table
+
+    root = Path(lake.root) / "_quality" if lake.is_local else settings.home / "quality"
+    return validate_table(
+        contract,
+        bronze_uri,
+        results_dir=root / contract.name,
+        storage_options=lake.options(),
+        mode="sample",
+        since_version=before,
+    )
+
+
+def quality_outcomes(quality: Any) -> list[CheckOutcome]:
+    """Great Expectations results as check outcomes, for the OpenLineage data-quality facet."""
+    if quality is None:
+        return []
+    out = [
+        CheckOutcome(
+            "great_expectations", "error", quality.success, f"Great Expectations suite {quality.suite_name}"
+        )
+    ]
+    for f in [*quality.error_failed, *quality.warn_failed]:
+        out.append(
+            CheckOutcome(
+                f"gx:{f.rule}",
+                f.severity,
+                False,
+                f.expectation_type,
+                {"column": f.column} if f.column else {},
+            )
+        )
+    return out
+
+
+def _failures(failed: Sequence[Any]) -> str | None:
+    return "; ".join(f"{f.rule}: {f.unexpected_count} unexpected" for f in failed) or None
+
+
+def _gx_check_results(ds: str, quality: Any) -> Iterator[dg.AssetCheckResult]:
+    if quality is None:
+        for name, _, _ in GX_CHECKS:
+            yield dg.AssetCheckResult(
+                check_name=name,
+                asset_key=bronze_key(ds),
+                passed=True,
+                metadata={"validated": "nothing new committed in this run"},
+            )
+        return
+    meta = {
+        k: dg.MetadataValue.json(v) if isinstance(v, dict | list) else v
+        for k, v in quality.metadata().items()
+        if v is not None
+    }
+    if quality.docs_path:
+        meta["data_docs"] = dg.MetadataValue.url(f"file://{quality.docs_path}")
+    if quality.docs_page_path:
+        meta["data_docs_page"] = dg.MetadataValue.url(f"file://{quality.docs_page_path}")
+    meta["results_json"] = dg.MetadataValue.path(quality.results_json_path)
+    yield dg.AssetCheckResult(
+        check_name="great_expectations",
+        asset_key=bronze_key(ds),
+        passed=quality.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=meta,
+        description=_failures(quality.error_failed),
+    )
+    yield dg.AssetCheckResult(
+        check_name="great_expectations_warnings",
+        asset_key=bronze_key(ds),
+        passed=not quality.warn_failed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=meta,
+        description=_failures(quality.warn_failed),
+    )
+
+
 def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.AssetsDefinition:
     """The multi-asset that ingests ``contract``'s dataset from ``sources``."""
     ds = contract.name
@@ -120,10 +222,16 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             ),
         ],
         check_specs=[
-            dg.AssetCheckSpec(
-                s.name, asset=bronze_key(ds), description=s.description, blocking=s.severity == "error"
-            )
-            for s in checks
+            *[
+                dg.AssetCheckSpec(name, asset=bronze_key(ds), description=desc, blocking=blocking)
+                for name, desc, blocking in GX_CHECKS
+            ],
+            *[
+                dg.AssetCheckSpec(
+                    s.name, asset=bronze_key(ds), description=s.description, blocking=s.severity == "error"
+                )
+                for s in checks
+            ],
         ],
         can_subset=False,
         op_tags={"dataset": ds},
@@ -149,6 +257,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             em.emit(
                 ingest_event("START", run=em.run, contract=contract, storage_options=lake.options(), **uris)
             )
+            before = table_facts(uris["bronze_uri"], storage_options=lake.options()).get("version")
             with measure() as usage:
                 report = ingest_dataset(settings, contract, run_sources, inputs=config.inputs or None)
             cost = cost_record_for_report(
@@ -165,6 +274,8 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                     uris["quarantine_uri"], storage_options=lake.options()
                 ),
             )
+            quality = _validate(settings, contract, uris["bronze_uri"], lake, report, before)
+            outcomes += quality_outcomes(quality)
             unavailable = "; ".join(e["error"] for e in report.retryable_errors)
             # A source that could not be reached fails the run (after committing what could be read).
             ledger_index = em.emit(
@@ -238,7 +349,10 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 "table_uri": uris["quarantine_uri"],
             },
         )
+        yield from _gx_check_results(ds, quality)
         for outcome in outcomes:
+            if outcome.name.startswith("gx:") or outcome.name == "great_expectations":
+                continue  # reported by the two great_expectations checks above
             yield dg.AssetCheckResult(
                 check_name=outcome.name,
                 asset_key=bronze_key(ds),
