@@ -179,6 +179,18 @@ class EnforcedBatch:
     counts: EnforceCounts
 
 
+@dataclass
+class PreparedBatch:
+    """A batch parsed and checked row by row, awaiting :meth:`Enforcer.finish`."""
+
+    batch: pa.RecordBatch
+    plan: _Plan
+    typed: pl.DataFrame
+    flags: pl.DataFrame
+    bad: np.ndarray
+    offset: int
+
+
 # --------------------------------------------------------------------------------------- keys
 
 
@@ -553,19 +565,38 @@ class Enforcer:
 
     def process(self, batch: pa.RecordBatch) -> EnforcedBatch:
         """Split one batch into valid and rejected rows; update the running counts."""
+        return self.finish(self.prepare(batch))
+
+    def prepare(self, batch: pa.RecordBatch) -> PreparedBatch:
+        """First half of :meth:`process`: parse and check each row on its own.
+
+        ``prepare`` and :meth:`finish` may run on two threads (one each) as a pipeline, provided
+        each sees the batches in input order; rows are numbered here.
+        """
         if self._rows_seen == 0:
             self.check_columns(batch.schema.names)
-        n = batch.num_rows
         offset = self._rows_seen
-        self._rows_seen += n
+        self._rows_seen += batch.num_rows
         plan = self._plan(batch.schema)
         typed = self._typed(batch, plan)
         flags = typed.select([expr for _, expr in plan.rules])
         if plan.rules:
             bad = flags.select(pl.any_horizontal(pl.all())).to_series().to_numpy(writable=True)
         else:
-            bad = np.zeros(n, dtype=bool)
+            bad = np.zeros(batch.num_rows, dtype=bool)
+        return PreparedBatch(batch, plan, typed, flags, bad, offset)
 
+    def finish(self, prepared: PreparedBatch) -> EnforcedBatch:
+        """Second half of :meth:`process`: key and unique checks against earlier rows; outputs."""
+        batch, plan, typed, flags, bad, offset = (
+            prepared.batch,
+            prepared.plan,
+            prepared.typed,
+            prepared.flags,
+            prepared.bad,
+            prepared.offset,
+        )
+        n = batch.num_rows
         counts = EnforceCounts(read=n)
         extra_reason: dict[int, str] = {}
         dup = np.zeros(n, dtype=bool)

@@ -34,6 +34,7 @@ from contracts.enforce import (
     EnforceCounts,
     Enforcer,
     InputContext,
+    PreparedBatch,
     bronze_schema,
     quarantine_schema,
 )
@@ -166,8 +167,13 @@ def ingest_object(
         spool = _Spool(spool_path, q_schema)
 
         def enforced() -> Iterator[pa.RecordBatch]:
-            for raw in source.read(obj, batch_rows=batch_rows):
-                out = enforcer.process(raw)
+            # Two stages on two threads: read and parse batch i+1 while batch i is checked
+            # against the keys seen so far (and batch i-1 is written).
+            def prepared() -> Iterator[PreparedBatch]:
+                return (enforcer.prepare(raw) for raw in source.read(obj, batch_rows=batch_rows))
+
+            for ready in _prefetched(prepared, depth=1):
+                out = enforcer.finish(ready)
                 if out.rejected is not None and out.rejected.num_rows:
                     spool.write(out.rejected)
                 if len(result.preview) < PREVIEW_ROWS and out.valid.num_rows:
