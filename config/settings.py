@@ -118,7 +118,8 @@ class Settings:
         """Values substituted for ``${NAME}`` in the sources file."""
         return {
             "MAESTRO_SAMPLE_API_URL": "http://127.0.0.1:8765",
-            "MAESTRO_S3_ENDPOINT_URL": "",
+            # Loopback unless set: set it to an empty value for AWS S3 itself.
+            "MAESTRO_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
             **dict(self.environment),
             "MAESTRO_HOME": str(self.home),
             "MAESTRO_LANDING": str(self.landing_dir),

@@ -10,6 +10,14 @@ from config.settings import Settings
 
 
 def _ui(args: argparse.Namespace) -> int:
+    """``dagster dev`` (webserver + daemon, so sensors and schedules run) on this installation.
+
+    Unless ``--no-sandbox``, the loopback stand-ins of the demo run beside it (S3 with carrier
+    files, the catalogue API, the push endpoint), so every sensor has something real to watch.
+    """
+    import signal
+    import subprocess
+
     from orchestration.demo import prepare_instance
 
     settings = Settings.from_env()
@@ -30,8 +38,27 @@ def _ui(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     os.chdir(settings.repo_root)
-    os.execv(exe, cmd)
-    return 0  # pragma: no cover - execv does not return
+    if args.no_sandbox:
+        os.execv(exe, cmd)
+    from contracts.loader import load_contracts
+    from sandbox.environment import demo_environment
+
+    with demo_environment(settings, sorted(load_contracts(settings.contracts_dir))) as env:
+        print(
+            f"loopback stand-ins: S3 {env.s3_endpoint}, catalogue API {env.api_url}, push endpoint "
+            f"{env.push_url}",
+            file=sys.stderr,
+        )
+        proc = subprocess.Popen(cmd, env=dict(os.environ))
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            try:
+                return proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                return proc.wait()
 
 
 KEYED = {"verify", "checkpoint", "pubkey"}
@@ -77,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     ui = sub.add_parser("ui", help="open the Dagster UI (webserver and daemon) on loopback")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="do not start the loopback S3, catalogue API and push endpoint beside the UI",
+    )
     sub.add_parser(
         "ledger", help="the provenance ledger: verify, checkpoint, prove, consistency, pubkey", add_help=False
     )

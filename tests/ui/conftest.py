@@ -93,8 +93,9 @@ class DagsterDev:
         last: Exception | None = None
         for attempt in range(3):
             try:
-                resp = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
-                                  timeout=10.0)
+                resp = httpx.post(
+                    f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=10.0
+                )
                 break
             except httpx.TransportError as err:
                 last = err
@@ -109,8 +110,10 @@ class DagsterDev:
     def location(self) -> tuple[str, str]:
         """(code location name, repository name) of the project's definitions."""
         if self._location is None:
-            data = self.graphql("{ repositoriesOrError { __typename ... on RepositoryConnection "
-                                "{ nodes { name location { name } } } } }")
+            data = self.graphql(
+                "{ repositoriesOrError { __typename ... on RepositoryConnection "
+                "{ nodes { name location { name } } } } }"
+            )
             nodes = data["repositoriesOrError"].get("nodes") or []
             if len(nodes) != 1:
                 raise ServerError(f"expected one repository, got {data}")
@@ -157,8 +160,9 @@ class DagsterDev:
             if run.get("status") in TERMINAL:
                 return run
             if time.monotonic() > deadline:
-                raise ServerError(f"run {run_id} still {run.get('status')} after {timeout:.0f} s\n"
-                                  f"{self.log_tail()}")
+                raise ServerError(
+                    f"run {run_id} still {run.get('status')} after {timeout:.0f} s\n{self.log_tail()}"
+                )
             time.sleep(1.0)
 
     def wait_for_runs(self, *, tags: dict[str, str], timeout: float = RUN_TIMEOUT_S) -> list[dict[str, Any]]:
@@ -169,8 +173,9 @@ class DagsterDev:
             if runs and all(r["status"] in TERMINAL for r in runs):
                 return runs
             if time.monotonic() > deadline:
-                raise ServerError(f"no finished run tagged {tags} after {timeout:.0f} s: {runs}\n"
-                                  f"{self.log_tail()}")
+                raise ServerError(
+                    f"no finished run tagged {tags} after {timeout:.0f} s: {runs}\n{self.log_tail()}"
+                )
             if not self.alive():
                 raise ServerError(f"dagster dev exited ({self.proc.returncode})\n{self.log_tail()}")
             time.sleep(1.0)
@@ -179,8 +184,12 @@ class DagsterDev:
         """Launch a run materializing ``keys`` (as the UI's Materialize button does); its id."""
         location, repo = self.location()
         params = {
-            "selector": {"repositoryLocationName": location, "repositoryName": repo,
-                         "jobName": "__ASSET_JOB", "assetSelection": [{"path": k} for k in keys]},
+            "selector": {
+                "repositoryLocationName": location,
+                "repositoryName": repo,
+                "jobName": "__ASSET_JOB",
+                "assetSelection": [{"path": k} for k in keys],
+            },
             "mode": "default",
             "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]},
         }
@@ -219,8 +228,10 @@ class DagsterDev:
         data = self.graphql(
             "query S($s: SensorSelector!, $n: Int) { sensorOrError(sensorSelector: $s) { __typename "
             "... on Sensor { sensorState { status ticks(limit: $n) { timestamp status runIds } } } } }",
-            {"s": {"repositoryLocationName": location, "repositoryName": repo, "sensorName": name},
-             "n": limit},
+            {
+                "s": {"repositoryLocationName": location, "repositoryName": repo, "sensorName": name},
+                "n": limit,
+            },
         )
         sensor = data["sensorOrError"]
         if sensor["__typename"] != "Sensor":
@@ -235,17 +246,22 @@ class DagsterDev:
             data = self.graphql(
                 "mutation S($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename "
                 "... on Sensor { sensorState { status } } ... on PythonError { message } } }",
-                {"s": selector})
+                {"s": selector},
+            )
             result = data["startSensor"]
             status = (result.get("sensorState") or {}).get("status")
         else:
             data = self.graphql(
                 "query S($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { __typename "
-                "... on Sensor { id } } }", {"s": selector})
+                "... on Sensor { id } } }",
+                {"s": selector},
+            )
             sensor_id = data["sensorOrError"]["id"]
             data = self.graphql(
                 "mutation S($id: String) { stopSensor(id: $id) { __typename ... on StopSensorMutationResult "
-                "{ instigationState { status } } ... on PythonError { message } } }", {"id": sensor_id})
+                "{ instigationState { status } } ... on PythonError { message } } }",
+                {"id": sensor_id},
+            )
             result = data["stopSensor"]
             status = (result.get("instigationState") or {}).get("status")
         if status != ("RUNNING" if running else "STOPPED"):
@@ -254,31 +270,38 @@ class DagsterDev:
 
     def asset_keys(self) -> list[list[str]]:
         data = self.graphql(
-            "{ assetsOrError { __typename ... on AssetConnection { nodes { key { path } } } } }")
+            "{ assetsOrError { __typename ... on AssetConnection { nodes { key { path } } } } }"
+        )
         return [n["key"]["path"] for n in data["assetsOrError"]["nodes"]]
 
     def daemons_healthy(self) -> dict[str, bool]:
         data = self.graphql(
-            "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }")
-        return {d["daemonType"]: bool(d["healthy"])
-                for d in data["instance"]["daemonHealth"]["allDaemonStatuses"] if d["required"]}
+            "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+        )
+        return {
+            d["daemonType"]: bool(d["healthy"])
+            for d in data["instance"]["daemonHealth"]["allDaemonStatuses"]
+            if d["required"]
+        }
 
 
 def _server_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "DAGSTER_", "AWS_"))}
-    env.update({
-        "MAESTRO_HOME": str(home),
-        "DAGSTER_HOME": str(home / "dagster"),
-        "MAESTRO_S3_ENDPOINT_URL": CLOSED_LOOPBACK,
-        "MAESTRO_SAMPLE_API_URL": CLOSED_LOOPBACK,
-        "SAMPLE_API_TOKEN": "ui-tests",
-        "AWS_ACCESS_KEY_ID": "ui-tests",
-        "AWS_SECRET_ACCESS_KEY": "ui-tests",
-        "AWS_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "MAESTRO_HOME": str(home),
+            "DAGSTER_HOME": str(home / "dagster"),
+            "MAESTRO_S3_ENDPOINT_URL": CLOSED_LOOPBACK,
+            "MAESTRO_SAMPLE_API_URL": CLOSED_LOOPBACK,
+            "SAMPLE_API_TOKEN": "ui-tests",
+            "AWS_ACCESS_KEY_ID": "ui-tests",
+            "AWS_SECRET_ACCESS_KEY": "ui-tests",
+            "AWS_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -288,20 +311,28 @@ def _wait_until_ready(server: DagsterDev) -> None:
     stage = "webserver /server_info"
     while time.monotonic() < deadline:
         if not server.alive():
-            raise ServerError(f"dagster dev exited with {server.proc.returncode} while waiting for {stage}\n"
-                              f"{server.log_tail()}")
+            raise ServerError(
+                f"dagster dev exited with {server.proc.returncode} while waiting for {stage}\n"
+                f"{server.log_tail()}"
+            )
         try:
-            if (stage.startswith("webserver")
-                    and httpx.get(f"{server.url}/server_info", timeout=2.0).status_code == 200):
+            if (
+                stage.startswith("webserver")
+                and httpx.get(f"{server.url}/server_info", timeout=2.0).status_code == 200
+            ):
                 stage = "code location"
             if stage == "code location":
                 data = server.graphql(
                     "{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus "
-                    "locationOrLoadError { __typename ... on PythonError { message } } } } } }")
+                    "locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+                )
                 entries = data["workspaceOrError"].get("locationEntries") or []
                 loaded = [e for e in entries if e["loadStatus"] == "LOADED"]
-                errors = [e["locationOrLoadError"] for e in loaded
-                          if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"]
+                errors = [
+                    e["locationOrLoadError"]
+                    for e in loaded
+                    if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"
+                ]
                 if errors:
                     raise ServerError(f"the definitions do not load: {errors[0]['message']}")
                 if entries and len(loaded) == len(entries):
@@ -313,8 +344,9 @@ def _wait_until_ready(server: DagsterDev) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.5)
-    raise ServerError(f"dagster dev not ready after {STARTUP_TIMEOUT_S:.0f} s (waiting for {stage})\n"
-                      f"{server.log_tail()}")
+    raise ServerError(
+        f"dagster dev not ready after {STARTUP_TIMEOUT_S:.0f} s (waiting for {stage})\n{server.log_tail()}"
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes], home: Path) -> None:
@@ -353,10 +385,27 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev
     (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     log_path = home.parent / "dagster-dev.log"
     port = _free_port()
-    cmd = [sys.executable, "-m", "orchestration.cli", "ui", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestration.cli",
+        "ui",
+        "--no-sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=_server_env(home), stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=_server_env(home),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = DagsterDev(url=f"http://127.0.0.1:{port}", home=home, log_path=log_path, proc=proc)
     try:
         _wait_until_ready(server)
@@ -370,8 +419,11 @@ def _local_datasets(home: Path) -> set[str]:
     from config.settings import Settings
     from config.sources import load_sources
 
-    return {s.dataset for s in load_sources(Settings.from_env({"MAESTRO_HOME": str(home)}))
-            if s.kind in ("csv", "file_drop")}
+    return {
+        s.dataset
+        for s in load_sources(Settings.from_env({"MAESTRO_HOME": str(home)}))
+        if s.kind in ("csv", "file_drop")
+    }
 
 
 @pytest.fixture(scope="session")
@@ -396,15 +448,19 @@ def lake_built(dagster_dev: DagsterDev) -> str:
         server.drop_folder.mkdir(parents=True, exist_ok=True)
         shutil.copy2(SAMPLES / "orders" / "orders_2026-11-02.csv", server.drop_folder)  # old mtime: complete
         local = _local_datasets(server.home)
-        keys = [k for k in server.asset_keys()
-                if (k[0] in ("bronze", "quarantine") and k[1] in local) or k[0] in BUILT_GROUPS]
+        keys = [
+            k
+            for k in server.asset_keys()
+            if (k[0] in ("bronze", "quarantine") and k[1] in local) or k[0] in BUILT_GROUPS
+        ]
         run_id = server.launch_assets(keys, tags={"maestro/test": "lake_built"})
         run = server.wait_for_run(run_id)
     finally:
         server.set_sensor_running(sensor, True)
     if run["status"] != "SUCCESS":
-        raise ServerError(f"building the lake: run {run_id} ended {run['status']}: "
-                          f"{server.run_errors(run_id)}")
+        raise ServerError(
+            f"building the lake: run {run_id} ended {run['status']}: {server.run_errors(run_id)}"
+        )
     return run_id
 
 
@@ -419,8 +475,11 @@ def chromium_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     expect.set_options(timeout=30_000)  # the UI fills in from GraphQL; slow on a busy 2-core machine
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=exe, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1600, "height": 1000},
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=exe,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1600, "height": 1000},
         )
         try:
             yield context
