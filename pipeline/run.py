@@ -315,13 +315,23 @@ def _ingest_drop_folder(
             )
         else:
             error = result.error if result is not None else report.input_errors[-1]["error"]
+            # The error names the file where it really ends up: the drop folder's quarantine.
+            qpath = folder.quarantine_destination(claimed, sha256=obj.sha256)
+            error = (error or "unknown error").replace(obj.uri, str(qpath)).replace(str(dest), str(qpath))
+            for entry in report.input_errors:
+                if entry["input"] == obj.uri:
+                    entry["input"], entry["error"] = str(qpath), error
+            if result is not None:
+                result.error = error
             folder.quarantine_file(
                 claimed,
+                dest=qpath,
                 sha256=obj.sha256,
-                error=error or "unknown error",
+                error=error,
                 detail={
                     "dataset": contract.name,
                     "source": source.name,
                     "contract_version": contract.version,
+                    "original_name": path.name,
                 },
             )

@@ -122,10 +122,16 @@ class DropFolder:
         _remove_empty(claimed.parent)
         return dest
 
-    def quarantine_file(self, claimed: Path, *, sha256: str, error: str, detail: dict[str, Any]) -> Path:
+    def quarantine_destination(self, claimed: Path, *, sha256: str) -> Path:
+        """Where :meth:`quarantine_file` will put ``claimed``."""
+        return _free_name(self.quarantine / f"{sha256[:16]}__{claimed.name}")
+
+    def quarantine_file(
+        self, claimed: Path, *, sha256: str, error: str, detail: dict[str, Any], dest: Path | None = None
+    ) -> Path:
         """Move an unreadable file into quarantine with an error report beside it."""
         self.quarantine.mkdir(parents=True, exist_ok=True)
-        dest = _free_name(self.quarantine / f"{sha256[:16]}__{claimed.name}")
+        dest = dest or self.quarantine_destination(claimed, sha256=sha256)
         report = {
             "file": claimed.name,
             "sha256": sha256,
