@@ -173,6 +173,11 @@ def append_idempotent(
     except Exception as err:
         if counter.error is not None:  # the producer failed: surface its own error, not Arrow's
             raise counter.error from err
+        # A concurrent writer committing the same app id wins the race; delta-rs refuses ours
+        # ("concurrent transaction"). The input is then committed exactly once: report it as done.
+        winner = find_commit(DeltaTable(table_uri, storage_options=opts), app_id)
+        if winner is not None:
+            return CommitResult(table_uri, False, int(winner["version"]), 0, _decode(winner))
         raise LakeWriteError(f"could not commit to Delta table {table_uri}: {err}") from err
     dt = DeltaTable(table_uri, storage_options=opts)
     return CommitResult(table_uri, True, dt.version(), counter.rows, _decode(info))
