@@ -594,3 +594,20 @@ def test_the_spilling_key_set_finds_exactly_the_keys_it_was_given() -> None:
         stored.update(zip(new.tolist(), vals.tolist(), strict=True))
     assert len(seen._runs) > 5 and seen.size == len(stored)
     seen.close()
+
+
+def test_csv_batches_spanning_read_blocks_keep_every_row_once_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    lines = ["id,text"] + [f'{i},"row {i} {"x" * (i % 90)}"' for i in range(1, 30_001)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")  # ~1.6 MB: several read blocks
+    batches = list(read_csv_batches(str(path), CsvOptions(), batch_rows=7_000))
+    assert [b.num_rows for b in batches] == [7_000] * 4 + [2_000]
+    contract = make_contract(
+        [{"name": "id", "type": "int64", "nullable": False}, {"name": "text", "type": "string"}],
+        primary_key=["id"],
+    )
+    enforcer = Enforcer(contract, context=InputContext("m", "u", "s", NOW))
+    rows = [r for b in batches for r in enforcer.process(b).valid.to_pylist()]
+    assert [r["_source_row"] for r in rows] == list(range(1, 30_001))
+    assert [r["id"] for r in rows] == list(range(1, 30_001))
+    assert all(r["text"] == f"row {r['id']} {'x' * (r['id'] % 90)}" for r in rows)
