@@ -208,7 +208,7 @@ class _BloomFilter:
     """Blocked Bloom filter of 64-bit keys: one 64-bit word per key, 6 bits set in it.
 
     Sized for ``capacity`` keys at 32 bits a key (~0.05% false positives when full). Growing means
-    building a bigger one from the keys (see :meth:`_SeenKeys._grow_filter`).
+    building a bigger one from the keys (see :meth:`_SeenKeys._build_filter`).
     """
 
     BITS_PER_KEY = 32

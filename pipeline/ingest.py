@@ -9,6 +9,12 @@ after a crash between the two commits re-derives the quarantine rows and commits
 Every row of the input ends in exactly one place: ``read == committed + quarantined + duplicates``.
 A whole-input failure (unreadable file, columns that do not fit the contract) commits nothing and
 is returned as ``status="failed"`` with the error, for the caller to quarantine the input.
+
+Streaming: an input flows through three stages that overlap, each a bounded number of batches
+ahead of the next: reading and row checks (:meth:`Enforcer.prepare`, one thread), key checks and
+output rows (:meth:`Enforcer.finish`, another thread) and the Delta writer (delta-rs's threads). So
+memory is bounded by the batch size, not the input size, and on two cores reading, checking and
+writing run side by side.
 """
 
 from __future__ import annotations
@@ -172,7 +178,7 @@ def ingest_object(
             def prepared() -> Iterator[PreparedBatch]:
                 return (enforcer.prepare(raw) for raw in source.read(obj, batch_rows=batch_rows))
 
-            for ready in _prefetched(prepared, depth=1):
+            for ready in _prefetched(prepared, depth=1, name="maestro-ingest-prepare"):
                 out = enforcer.finish(ready)
                 if out.rejected is not None and out.rejected.num_rows:
                     spool.write(out.rejected)
@@ -186,7 +192,7 @@ def ingest_object(
 
         def valid_batches() -> Iterator[pa.RecordBatch]:
             in_flight = _InFlight(IN_FLIGHT_BYTES)
-            for batch in _prefetched(enforced, depth=PREFETCH_BATCHES):
+            for batch in _prefetched(enforced, depth=PREFETCH_BATCHES, name="maestro-ingest-finish"):
                 yield in_flight.track(batch)
 
         try:
@@ -254,12 +260,12 @@ class _Failed:
 _DONE = object()
 
 
-def _prefetched(produce: Callable[[], Iterator[Any]], *, depth: int) -> Iterator[Any]:
+def _prefetched(produce: Callable[[], Iterator[Any]], *, depth: int, name: str) -> Iterator[Any]:
     """Run ``produce()`` on a worker thread, ``depth`` items ahead of the consumer.
 
-    Reading and enforcing (pyarrow, polars: mostly outside the GIL) then overlap with the Delta
-    writer. The producer's exception is re-raised here, in order; if the consumer stops early the
-    producer is told to stop and is joined.
+    Reading and enforcing (pyarrow, polars, numpy: mostly outside the GIL) then overlap with what
+    consumes them. The producer's exception is re-raised here, in order; if the consumer stops early
+    the producer is told to stop and is joined.
     """
     items: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -282,7 +288,7 @@ def _prefetched(produce: Callable[[], Iterator[Any]], *, depth: int) -> Iterator
         except BaseException as err:  # handed to the consumer, which raises it
             put(_Failed(err))
 
-    worker = threading.Thread(target=run, name="maestro-ingest-read", daemon=True)
+    worker = threading.Thread(target=run, name=name, daemon=True)
     worker.start()
     try:
         while True:
