@@ -37,20 +37,6 @@ from deltalake.exceptions import TableNotFoundError
 from lake.exceptions import LakeWriteError
 
 TXN_VERSION = 1
-# Parquet written by appends. delta-rs keeps the row group being written in memory (1M rows by
-# default), so smaller row groups bound the writer's memory. A column is dictionary-encoded until
-# its dictionary reaches the page limit; at the default 1 MiB a high-cardinality column is hashed
-# for ~130k values per row group and then re-encoded plain, which was a third of the writer's CPU.
-# At 64 KiB low-cardinality columns keep their dictionary and the others give up early. zstd level
-# 1 writes about as fast as snappy, with files ~35% smaller. (Passing any WriterProperties resets
-# compression to none, so it is always set here.)
-ROW_GROUP_ROWS = 262_144
-WRITER_PROPERTIES = WriterProperties(
-    compression="ZSTD",
-    compression_level=1,
-    max_row_group_size=ROW_GROUP_ROWS,
-    dictionary_page_size_limit=64 << 10,
-)
 
 
 @dataclass(frozen=True)
@@ -104,9 +90,7 @@ def ensure_table(
 ) -> DeltaTable:
     """Create the table with ``schema`` if it does not exist; return it."""
     opts = dict(storage_options or {}) or None
-    DeltaTable.create(
-        table_uri, schema, mode="ignore", name=name, description=description, storage_options=opts
-    )
+    DeltaTable.create(table_uri, schema, mode="ignore", name=name, description=description, storage_options=opts)
     return DeltaTable(table_uri, storage_options=opts)
 
 
@@ -143,13 +127,8 @@ def append_idempotent(
         storage_options: object-store options for ``s3://`` lakes.
     """
     opts = dict(storage_options or {}) or None
-    dt = ensure_table(
-        table_uri,
-        schema,
-        name=name or table_uri.rstrip("/").rsplit("/", 1)[-1],
-        description=description,
-        storage_options=opts,
-    )
+    dt = ensure_table(table_uri, schema, name=name or table_uri.rstrip("/").rsplit("/", 1)[-1],
+                      description=description, storage_options=opts)
     prior = find_commit(dt, app_id)
     if prior is not None:
         return CommitResult(table_uri, False, int(prior["version"]), 0, _decode(prior))
@@ -165,7 +144,19 @@ def append_idempotent(
             mode="append",
             schema_mode="merge",
             storage_options=opts,
-            writer_properties=WRITER_PROPERTIES,
+            # Parquet: delta-rs keeps the row group being written in memory (1M rows by default),
+            # so smaller row groups bound its memory. A column is dictionary-encoded until its
+            # dictionary reaches the page limit: at the default 1 MiB a high-cardinality column is
+            # hashed for ~130k values per row group and then re-encoded plain (a third of the
+            # writer's CPU); at 64 KiB low-cardinality columns keep their dictionary and the others
+            # give up early. zstd level 1 writes about as fast as snappy, files ~35% smaller.
+            # (Passing WriterProperties resets compression to none, so it is always set.)
+            writer_properties=WriterProperties(
+                compression="ZSTD",
+                compression_level=1,
+                max_row_group_size=262_144,
+                dictionary_page_size_limit=64 << 10,
+            ),
             commit_properties=CommitProperties(
                 app_transactions=[Transaction(app_id, TXN_VERSION)], custom_metadata=info
             ),
@@ -223,10 +214,4 @@ def table_facts(table_uri: str, *, storage_options: Mapping[str, str] | None = N
     tbl = pa.table(actions)
     rows = sum(v or 0 for v in tbl.column("num_records").to_pylist()) if tbl.num_rows else 0
     size = sum(tbl.column("size_bytes").to_pylist()) if tbl.num_rows else 0
-    return {
-        "exists": True,
-        "version": dt.version(),
-        "rows": int(rows),
-        "files": tbl.num_rows,
-        "bytes": int(size),
-    }
+    return {"exists": True, "version": dt.version(), "rows": int(rows), "files": tbl.num_rows, "bytes": int(size)}

@@ -2,13 +2,13 @@
 
 Columns are read as strings so that contract enforcement sees exactly what the file holds and the
 quarantine can keep rejected values verbatim. Null tokens (``options.null_values``) become nulls.
+A file that cannot be decoded or parsed raises :class:`SourceUnreadableError` naming the file and
+the problem — possibly after earlier batches were yielded, which is why the lake commits an input
+only when its last batch has been read.
 
 Memory: pyarrow's streaming reader reads up to 32 blocks ahead of its consumer, so the file is read
 in small blocks (1 MiB: at most ~32 MiB of text ahead) and the parsed blocks are joined into
 batches of exactly ``batch_rows`` rows (the last one smaller).
-A file that cannot be decoded or parsed raises :class:`SourceUnreadableError` naming the file and
-the problem — possibly after earlier batches were yielded, which is why the lake commits an input
-only when its last batch has been read.
 """
 
 from __future__ import annotations
@@ -41,14 +41,9 @@ def _header(path: str, options: CsvOptions) -> list[str]:
         raise SourceUnreadableError(f"{path}: header is not valid {options.encoding}: {err}") from err
     if not line.strip():
         raise SourceUnreadableError(f"{path}: file is empty or has no header row")
-    row = next(
-        csv.reader(
-            io.StringIO(line),
-            delimiter=options.delimiter,
-            quotechar=options.quote_char or '"',
-            quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE,
-        )
-    )
+    row = next(csv.reader(io.StringIO(line), delimiter=options.delimiter,
+                          quotechar=options.quote_char or '"',
+                          quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE))
     names = [c.strip().lstrip("\ufeff") for c in row]
     if len(set(names)) != len(names) or any(not n for n in names):
         raise SourceUnreadableError(f"{path}: header has empty or repeated column names: {names}")
