@@ -197,13 +197,8 @@ def ingest_object(
 
         try:
             result.bronze = append_idempotent(
-                bronze_uri,
-                valid_batches(),
-                schema=b_schema,
-                app_id=app_id,
-                metadata=common_meta,
-                storage_options=opts,
-                name=f"bronze_{contract.name}",
+                bronze_uri, valid_batches(), schema=b_schema, app_id=app_id,
+                metadata=common_meta, storage_options=opts, name=f"bronze_{contract.name}",
                 description=f"Bronze rows of {contract.name} that keep contract v{contract.version}",
             )
             if not result.bronze.committed:
@@ -215,13 +210,9 @@ def ingest_object(
             counts = enforcer.counts
             assert counts.reconciles, f"row accounting broken for {obj.uri}: {counts}"
             result.quarantine = append_idempotent(
-                quarantine_uri,
-                spool.read(),
-                schema=q_schema,
-                app_id=app_id,
+                quarantine_uri, spool.read(), schema=q_schema, app_id=app_id,
                 metadata={**common_meta, "maestro.counts": _counts_dict(counts)},
-                storage_options=opts,
-                name=f"quarantine_{contract.name}",
+                storage_options=opts, name=f"quarantine_{contract.name}",
                 description=f"Rows of {contract.name} rejected by contract checks, with reasons",
             )
         except (SourceUnreadableError, SchemaMismatchError) as err:
@@ -237,13 +228,8 @@ def ingest_object(
 
 
 def _counts_dict(c: EnforceCounts) -> dict[str, Any]:
-    return {
-        "read": c.read,
-        "valid": c.valid,
-        "rejected": c.rejected,
-        "duplicates": c.duplicates,
-        "reasons": c.reasons,
-    }
+    return {"read": c.read, "valid": c.valid, "rejected": c.rejected, "duplicates": c.duplicates,
+            "reasons": c.reasons}
 
 
 def _timed(result: IngestResult, wall0: float, cpu0: float) -> IngestResult:
