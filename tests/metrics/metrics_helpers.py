@@ -2,7 +2,7 @@
 
 ``tests/metrics`` has no ``__init__.py`` on purpose: as a package it would be named ``metrics`` and
 shadow the library package of that name; without one, pytest puts this folder on ``sys.path`` and
-the tests import this module as ``metrics_helpers``.
+the tests import this module as ``tests.metrics.metrics_helpers``.
 """
 
 from __future__ import annotations

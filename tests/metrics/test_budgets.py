@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from metrics_helpers import NOW, run
+from tests.metrics.metrics_helpers import NOW, run
 
 from metrics.budgets import (
     Budget,

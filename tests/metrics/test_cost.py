@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from metrics_helpers import csv_source, measured_ingest, orders_csv
+from tests.metrics.metrics_helpers import csv_source, measured_ingest, orders_csv
 
 from lake.delta import Lake, table_facts
 from metrics.cost import Requests, cost_record, measure, newest_ingested_at, table_file_sizes

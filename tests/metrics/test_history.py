@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from deltalake import DeltaTable
-from metrics_helpers import NOW, as_record, measured_ingest, orders_csv, run
+from tests.metrics.metrics_helpers import NOW, as_record, measured_ingest, orders_csv, run
 
 from config.settings import Settings
 from config.sources import SourceSpec

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import matplotlib.image as mpimg
 import pytest
-from metrics_helpers import NOW, hourly_runs
+from tests.metrics.metrics_helpers import NOW, hourly_runs
 
 from contracts.loader import load_contracts
 from metrics.budgets import load_budgets

@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from metrics_helpers import NOW, hourly_runs
+from tests.metrics.metrics_helpers import NOW, hourly_runs
 
 from contracts.loader import load_contracts
 from metrics.budgets import load_budgets

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from metrics_helpers import NOW, hourly_runs, measured_ingest, orders_csv, run
+from tests.metrics.metrics_helpers import NOW, hourly_runs, measured_ingest, orders_csv, run
 
 from contracts.loader import load_contracts
 from lake.delta import Lake
