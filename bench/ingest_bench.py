@@ -5,13 +5,25 @@ times, each in a fresh child process so peak RSS is measured per path:
 
 - floor:  ``polars.read_csv(path).write_delta(table)`` with no checks;
 - ingest: the project's path (sha256 of the input, streaming CSV read, contract enforcement with
-  quarantine and duplicate detection, idempotent Delta commits of bronze and quarantine).
+  quarantine and duplicate detection, idempotent Delta commits of bronze and quarantine);
+- ingest+checks (``--with-checks``): the same ingest, then what the Dagster ingest asset runs after
+  it (``orchestration/defs/ingest/assets.py``): :func:`pipeline.checks.evaluate_checks` with the
+  run's counts and the committed total from the quarantine log, then ``import quality`` and
+  :func:`quality.validate_table` (``mode="sample"``, ``since_version`` = the bronze version before
+  the ingest, Data Docs built: the default, as the asset calls it).
 
 Prints wall time, CPU time (all threads), rows/s, peak RSS and the ratio to the floor. With
-``--repeat N`` the two paths run N times each, alternating, and the table shows medians (the ratio
-is the median of the N paired ratios): on a shared machine single runs are noise. Not a test: run
+``--repeat N`` the paths run N times each, alternating, and the table shows medians (ratios are the
+medians of the N paired ratios): on a shared machine single runs are noise. Not a test: run
 it by hand with ``make bench`` or
 ``.venv/bin/python bench/ingest_bench.py --rows 2000000 --rows 10000000 --repeat 3``.
+
+The checks table splits ingest+checks into its parts, all timed in the same process: the ingest,
+the DuckDB contract checks, ``import great_expectations`` (via ``import quality``) and the GX
+validation (read / gx / docs as ``validate_table`` reports them). ``checks s`` and ``+checks``
+(checks / that process's ingest, the issue's budget: <= 0.5) EXCLUDE the GX import, which is paid
+once per Python process whatever the data size; ``+import`` and ``w/ import`` include it. The
+``ingest+checks`` wall and ratios in the main table exclude it too (``w/ import`` includes it).
 """
 
 from __future__ import annotations
@@ -113,6 +125,54 @@ def run_ingest(csv_path: str, lake_root: str, contract_path: str) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "rows": result.counts.read, "summary": result.summary()}
 
 
+def run_ingest_checks(csv_path: str, lake_root: str, contract_path: str) -> dict:
+    """The ingest, then the contract checks and the GX validation exactly as the ingest asset runs them."""
+    from connectors.csv import CsvSource, CsvSourceConfig
+    from contracts.loader import load_contract
+    from lake.delta import Lake, table_facts
+    from pipeline.checks import committed_rows_by_ingests, evaluate_checks
+    from pipeline.ingest import ingest_object
+
+    contract = load_contract(contract_path)
+    lake = Lake(root=lake_root)
+    bronze, quarantine = lake.table_uri("bronze", contract.name), lake.table_uri("quarantine", contract.name)
+    marks = [(time.perf_counter(), time.process_time())]
+
+    def mark() -> None:
+        marks.append((time.perf_counter(), time.process_time()))
+
+    before = table_facts(bronze, storage_options=lake.options()).get("version")
+    src = CsvSource(CsvSourceConfig(name="bench_csv", dataset=contract.name, paths=[csv_path]))
+    result = ingest_object(src, src.discover()[0], contract, lake)
+    mark()
+    new = result.status == "committed"  # DatasetReport.total counts committed inputs only
+    kinds = ("read", "valid", "rejected", "duplicates")
+    run_counts = {k: getattr(result.counts, k) if new else 0 for k in kinds}
+    outcomes = evaluate_checks(
+        contract, bronze, run_counts=run_counts, storage_options=lake.options(),
+        committed_total=committed_rows_by_ingests(quarantine, storage_options=lake.options()),
+    )
+    mark()
+    import quality  # the asset imports it lazily, in _validate: once per process
+
+    mark()
+    quality_result = quality.validate_table(
+        contract, bronze, results_dir=Path(lake.root) / "_quality" / contract.name,
+        storage_options=lake.options(), mode="sample", since_version=before,
+    )
+    mark()
+    (w0, c0), (w1, c1), (w2, c2), (w3, c3), (w4, c4) = marks
+    return {
+        "wall_s": (w4 - w0) - (w3 - w2), "cpu_s": (c4 - c0) - (c3 - c2),
+        "wall_with_import_s": w4 - w0, "ingest_s": w1 - w0, "ingest_cpu_s": c1 - c0,
+        "duckdb_checks_s": w2 - w1, "gx_import_s": w3 - w2, "validate_s": w4 - w3,
+        "validate_cpu_s": c4 - c3, "validate_parts": quality_result.statistics.get("seconds", {}),
+        "rows": result.counts.read, "summary": result.summary(),
+        "checks_failed": [o.name for o in outcomes if not o.passed],
+        "gx_failed": quality_result.failed_rules, "data_docs": quality_result.docs_path,
+    }
+
+
 def _child(mode: str, args: list[str]) -> dict:
     """Run one path in a fresh interpreter; return its result plus its own peak RSS."""
     code = (
@@ -125,6 +185,62 @@ def _child(mode: str, args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _checks_summary(floors: list[dict], ingests: list[dict], checked: list[dict]) -> dict:
+    """Medians of the ingest+checks runs; ratios paired with the floor and ingest of the same round."""
+
+    def med(key: str, runs: list[dict] = checked, nd: int = 2) -> float:
+        return round(statistics.median(r[key] for r in runs), nd)
+
+    def paired(num: str, dens: list[dict], den: str = "wall_s") -> float:
+        return round(statistics.median(c[num] / d[den] for c, d in zip(checked, dens, strict=True)), 2)
+
+    parts = {p: round(statistics.median(c["validate_parts"].get(p, 0.0) for c in checked), 2)
+             for p in ("read", "gx", "docs")}
+    for c in checked:
+        c["checks_s"] = c["duckdb_checks_s"] + c["validate_s"]
+        c["checks_ratio"] = c["checks_s"] / c["ingest_s"]
+        c["import_ratio"] = (c["checks_s"] + c["gx_import_s"]) / c["ingest_s"]
+    return {
+        "checked_s": med("wall_s"), "checked_cpu_s": med("cpu_s"),
+        "checked_with_import_s": med("wall_with_import_s"),
+        "checked_rss_mb": round(max(r["peak_rss_mb"] for r in checked)),
+        "checked_ratio_to_floor": paired("wall_s", floors),
+        "checked_ratio_to_floor_with_import": paired("wall_with_import_s", floors),
+        "checked_ratio_to_ingest": paired("wall_s", ingests),
+        "checks_ingest_s": med("ingest_s"), "duckdb_checks_s": med("duckdb_checks_s"),
+        "gx_import_s": med("gx_import_s"), "validate_s": med("validate_s"),
+        "validate_cpu_s": med("validate_cpu_s"), "validate_parts_s": parts,
+        "checks_s": med("checks_s"), "checks_overhead": med("checks_ratio"),
+        "checks_overhead_with_import": med("import_ratio"),
+        "checked_s_all": [round(r["wall_s"], 2) for r in checked],
+        "checks_overhead_all": [round(r["checks_ratio"], 2) for r in checked],
+        "checks_failed": checked[-1]["checks_failed"], "gx_failed": checked[-1]["gx_failed"],
+    }
+
+
+def _print_checks(results: list[dict]) -> None:
+    print(
+        f"\n{'rows':>12} {'ingest+chk s':>13} {'/floor':>7} {'/ingest':>8} {'RSS':>8} | {'ingest':>7} "
+        f"{'duckdb':>7} {'validate':>9} {'(read':>6} {'gx':>5} {'docs)':>6} {'checks s':>9} "
+        f"{'+checks':>8} | {'gx import':>10} {'w/ import':>10} {'/floor':>7} {'+import':>8}"
+    )
+    for r in results:
+        if "checks_s" not in r:
+            continue
+        p = r["validate_parts_s"]
+        print(
+            f"{r['rows']:>12,} {r['checked_s']:>13} {r['checked_ratio_to_floor']:>7} "
+            f"{r['checked_ratio_to_ingest']:>8} {r['checked_rss_mb']:>5} MB | {r['checks_ingest_s']:>7} "
+            f"{r['duckdb_checks_s']:>7} {r['validate_s']:>9} {p['read']:>6} {p['gx']:>5} {p['docs']:>6} "
+            f"{r['checks_s']:>9} {r['checks_overhead']:>8} | {r['gx_import_s']:>10} "
+            f"{r['checked_with_import_s']:>10} {r['checked_ratio_to_floor_with_import']:>7} "
+            f"{r['checks_overhead_with_import']:>8}"
+        )
+    print("checks s / +checks: DuckDB contract checks + GX validation, and their ratio to the ingest "
+          "timed in the same process (budget <= 0.5); both EXCLUDE the GX import (paid once per "
+          "process), shown on its own and included in 'w/ import' and '+import'.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -133,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--json", default=None, help="also write the results as JSON here")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each path, alternating")
+    parser.add_argument("--with-checks", action="store_true",
+                        help="also time ingest+checks (the asset's contract checks and GX validation)")
     args = parser.parse_args(argv)
     sizes = args.rows or [2_000_000]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="maestro-bench-"))
@@ -147,13 +265,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"generating {rows:,} rows -> {csv_path}", file=sys.stderr)
                 generate(csv_path, rows)
             size_mb = csv_path.stat().st_size / 1e6
-            floors, ingests = [], []
+            floors, ingests, checked = [], [], []
             for _ in range(max(1, args.repeat)):
                 floors.append(_child("floor", [str(csv_path), str(work / f"floor_{rows}")]))
                 lake = str(work / f"lake_{rows}")
                 ingests.append(_child("ingest", [str(csv_path), lake, str(contract_path)]))
                 shutil.rmtree(work / f"floor_{rows}", ignore_errors=True)
                 shutil.rmtree(work / f"lake_{rows}", ignore_errors=True)
+                if args.with_checks:
+                    checked.append(_child("ingest_checks", [str(csv_path), lake, str(contract_path)]))
+                    shutil.rmtree(work / f"lake_{rows}", ignore_errors=True)
             floor_s = statistics.median(r["wall_s"] for r in floors)
             ingest_s = statistics.median(r["wall_s"] for r in ingests)
             ratios = [i["wall_s"] / f["wall_s"] for f, i in zip(floors, ingests, strict=True)]
@@ -174,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                 "committed": ingests[-1]["summary"]["rows_committed"],
                 "quarantined": ingests[-1]["summary"]["rows_quarantined"],
             }
+            if checked:
+                row.update(_checks_summary(floors, ingests, checked))
             results.append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:
@@ -189,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['ratio_to_floor']:>6} {r['floor_cpu_s']:>10} {r['ingest_cpu_s']:>11} "
             f"{r['ingest_rows_per_s']:>10,} {r['floor_rss_mb']:>7} MB {r['ingest_rss_mb']:>8} MB"
         )
+    if any("checks_s" in r for r in results):
+        _print_checks(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     _ = resource  # kept for the child processes' import
