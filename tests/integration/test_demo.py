@@ -37,6 +37,13 @@ def test_the_main_command_builds_the_lake_and_a_second_run_commits_nothing(tmp_p
     assert "main job succeeded" in first.stdout
     assert "Committed" in first.stdout and "new rows" in first.stdout
     assert str(home / "catalog.duckdb") in first.stdout
+    # All five source kinds fed the lake, and the summary says which.
+    for kind in ("(csv)", "(file_drop)", "(s3)", "(http_pull)", "(http_push)"):
+        assert kind in first.stdout, kind
+    # Quality, cost and SLOs: the history tables are in the catalog and the HTML report has plots.
+    report = home / "reports" / "platform.html"
+    assert f"file://{report}" in first.stdout
+    assert report.read_text().count("data:image/png;base64,") >= 4
 
     versions = {p.name: DeltaTable(str(p)).version() for p in (home / "lake" / "bronze").iterdir()}
     second = _demo(home)
@@ -52,8 +59,10 @@ def test_the_main_command_builds_the_lake_and_a_second_run_commits_nothing(tmp_p
 
     con = duckdb.connect(str(home / "catalog.duckdb"), read_only=True)
     try:
+        assert con.execute("select count(*) from metrics.cost").fetchone()[0] >= 5
+        assert con.execute("select count(*) from metrics.slo").fetchone()[0] >= 5
         for layer in ("bronze", "quarantine"):
-            for ds in ("customers", "orders"):
+            for ds in ("customers", "orders", "payments", "products", "shipments"):
                 delta_rows = DeltaTable(str(home / "lake" / layer / ds)).to_pyarrow_table().num_rows
                 assert con.execute(f"select count(*) from {layer}.{ds}").fetchone()[0] == delta_rows
     finally:
