@@ -95,6 +95,30 @@ def _checks(result: Any) -> list[tuple[str, str, bool, str]]:
     return out
 
 
+def _ledger_line(settings: Settings) -> str:
+    """Where the provenance ledger is, its signed size and root, and the key that verifies it."""
+    from provenance.lineage import LineageSettings
+
+    ls = LineageSettings.from_settings(settings)
+    try:
+        with ls.open_ledger(read_only=True) as ledger:
+            cp = ledger.latest_checkpoint()
+            vkey = ledger.verifier.vkey
+    except Exception as err:  # the summary must not hide the run's own outcome
+        return f"Ledger:    {ls.ledger_dir} (not readable: {err})"
+    signed = (
+        f"checkpoint {cp.number}: {cp.checkpoint.size} entries, root {cp.checkpoint.root.hex()[:16]}…"
+        if cp
+        else "no checkpoint yet"
+    )
+    return (
+        f"Ledger:    {ls.ledger_dir} ({signed})\n"
+        f"           verify: .venv/bin/maestro ledger verify   public key: {vkey}\n"
+        f"           lineage: .venv/bin/maestro lineage upstream "
+        f"duckdb://{settings.catalog_path}/marts.daily_revenue"
+    )
+
+
 def summarize(settings: Settings, result: Any) -> str:
     from lake.catalog import catalog_tables
 
@@ -149,6 +173,7 @@ def summarize(settings: Settings, result: Any) -> str:
         "read_only=True).sql('select * from marts.customer_revenue limit 5'))\""
     )
     lines.append(f"Lake:      {settings.lake_uri}")
+    lines.append(_ledger_line(settings))
     report = settings.home / "reports" / "platform.html"
     if report.exists():
         lines.append(f"Report:    file://{report}  (quality, cost and SLOs per dataset, with plots)")
