@@ -104,3 +104,51 @@ def test_an_unreachable_bucket_is_a_clear_retryable_error_and_commits_nothing(ma
     assert err["retryable"] and err["source"] == "carrier_s3"
     assert "s3://carrier/in/" in err["input"] and "127.0.0.1:9" in err["error"]
     assert table_facts(lake_for(settings).table_uri("bronze", "shipments"))["rows"] == 0
+
+
+def test_the_s3_sensor_requests_one_run_per_new_object_version(make_settings) -> None:  # noqa: ANN001
+    from dagster import DagsterInstance, build_sensor_context
+
+    from orchestration.definitions import build_definitions
+
+    with local_s3_server(separate_process=True) as s3:
+        client = s3.client()
+        client.create_bucket(Bucket="carrier")
+        settings = make_settings(
+            [
+                {
+                    "name": "carrier_s3",
+                    "kind": "s3",
+                    "dataset": "shipments",
+                    "bucket": "carrier",
+                    "prefix": "in/",
+                    "endpoint_url": s3.endpoint_url,
+                    "region": s3.region,
+                }
+            ],
+            **s3.env(),
+        )
+        client.put_object(Bucket="carrier", Key="in/a.csv", Body=_rows(1, 5))
+        client.put_object(Bucket="carrier", Key="in/b.csv", Body=_rows(10, 5))
+        defs = build_definitions(settings)
+        sensor = defs.resolve_sensor_def("carrier_s3_sensor")
+        with DagsterInstance.ephemeral() as instance:
+
+            def tick() -> list:
+                return sensor.evaluate_tick(
+                    build_sensor_context(instance=instance, definitions=defs)
+                ).run_requests
+
+            first, second = tick(), tick()
+            assert sorted(r.tags["maestro/object"] for r in first) == [
+                "s3://carrier/in/a.csv",
+                "s3://carrier/in/b.csv",
+            ]
+            # Ticking again names the same run keys: Dagster de-duplicates them, one run per object.
+            assert {r.run_key for r in second} == {r.run_key for r in first}
+            ingest_dataset(settings, load_contracts()["shipments"], load_sources(settings))
+            assert tick() == []  # committed objects are no longer requested
+            client.put_object(Bucket="carrier", Key="in/a.csv", Body=_rows(1, 6))  # a new version
+            [changed] = tick()
+            assert changed.tags["maestro/object"] == "s3://carrier/in/a.csv"
+            assert changed.run_key not in {r.run_key for r in first}

@@ -1,146 +1,129 @@
-"""File-drop sensors: a file that lands in a watched folder becomes exactly one ingest run.
+"""Sensors: data that lands becomes exactly one ingest run, with nobody clicking anything.
 
-Each tick lists the folder's *complete* files (see :class:`connectors.file_drop.FileDropConfig`)
-and requests one run per file, with the run key ``<source>:<sha256>:<mtime_ns>``: the same file
-seen on many ticks is one run (the cursor remembers requested keys while the file is still in the
-folder, and Dagster's run-key de-duplication backs it up); the same bytes dropped again later are a
-new run, which finds the content already committed, commits nothing and archives the file.
+One sensor per event-driven source (file drop, push landing, S3 prefix). Each requests one run per
+input with a run key derived from the input's content or version, and a run config naming that
+input, so a sensor that ticks many times, restarts or loses its cursor requests nothing twice
+(Dagster skips run keys it has seen). The runs materialize the dataset's ingest and everything
+downstream (dbt models, catalog, metrics, ledger checkpoint).
+
+- file drop: run key ``<source>:<sha256>:<mtime_ns>`` — the same file seen on many ticks is one
+  run (the cursor also remembers requested keys while the file is in the folder); the same bytes
+  dropped again later are a new run, which finds them committed, commits nothing and archives them;
+- push: ``<source>:<batch id>:<sha256>`` per landed batch;
+- S3: ``<source>:<hash of bucket, key, ETag, version>``; what counts as ingested is read from the
+  lake's own commits each tick, so a crash between a commit and any cursor save neither loses nor
+  repeats an object.
 """
 
 import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import dagster as dg
 
 from config.settings import Settings
-from config.sources import SourceSpec
+from config.sources import SourceSpec, resolve_path
 from connectors.file_drop import DropFolder, FileDropConfig
 from orchestration.defs.ingest.assets import bronze_key, ingest_op_name, quarantine_key
 
 
-def build_drop_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDefinition:
-    """The sensor watching ``spec``'s drop folder."""
-    selection = dg.AssetSelection.assets(bronze_key(spec.dataset), quarantine_key(spec.dataset))
-    if downstream:
-        selection = selection.downstream()
+def _request(spec: SourceSpec, run_key: str, input_ref: str, tags: Mapping[str, str]) -> dg.RunRequest:
+    """A run of ``spec``'s dataset ingest restricted to one input."""
+    return dg.RunRequest(
+        run_key=f"{spec.name}:{run_key}",
+        run_config={"ops": {ingest_op_name(spec.dataset): {"config": {"inputs": [input_ref]}}}},
+        tags={"maestro/source": spec.name, **tags},
+    )
 
-    @dg.sensor(
+
+def _sensor(spec: SourceSpec, what: str, *, interval_s: int, downstream: bool) -> Callable[..., Any]:
+    """The ``@sensor`` decorator shared by every source sensor (name, selection, default on)."""
+    selection = dg.AssetSelection.assets(bronze_key(spec.dataset), quarantine_key(spec.dataset))
+    return dg.sensor(
         name=f"{spec.name}_sensor",
-        description=f"Ingests files dropped into the {spec.dataset} drop folder ({spec.name}).",
-        asset_selection=selection,
-        minimum_interval_seconds=5,
+        description=f"Ingests {what} ({spec.name}).",
+        asset_selection=selection.downstream() if downstream else selection,
+        minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+
+
+def build_drop_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDefinition:
+    """The sensor watching ``spec``'s drop folder."""
+
+    @_sensor(spec, f"files dropped into the {spec.dataset} drop folder", interval_s=5, downstream=downstream)
+    def drop_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         settings = Settings.from_env()
         folder = DropFolder(FileDropConfig.from_dict(spec.as_config()), base_dir=settings.repo_root)
         requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         present: dict[str, str] = {}
         run_requests = []
         for f in folder.complete_files():
-            key = f"{spec.name}:{f.run_key}"
-            present[key] = f.path.name
-            if key in requested:
-                continue
-            run_requests.append(
-                dg.RunRequest(
-                    run_key=key,
-                    run_config={"ops": {ingest_op_name(spec.dataset): {"config": {"inputs": [str(f.path)]}}}},
-                    tags={
-                        "maestro/source": spec.name,
-                        "maestro/file": f.path.name,
-                        "maestro/sha256": f.sha256,
-                    },
-                )
-            )
+            present[f"{spec.name}:{f.run_key}"] = f.path.name
+            if f"{spec.name}:{f.run_key}" not in requested:
+                tags = {"maestro/file": f.path.name, "maestro/sha256": f.sha256}
+                run_requests.append(_request(spec, f.run_key, str(f.path), tags))
         # Forget keys of files that have left the folder (claimed, archived or quarantined).
         return dg.SensorResult(run_requests=run_requests, cursor=json.dumps(present, sort_keys=True))
 
-    return _sensor
+    return drop_sensor
 
 
 def build_push_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDefinition:
     """The sensor turning batches landed by the push endpoint into ingest runs (one per batch)."""
     from connectors.http_push.landing import Landing
 
-    selection = dg.AssetSelection.assets(bronze_key(spec.dataset), quarantine_key(spec.dataset))
-    if downstream:
-        selection = selection.downstream()
-
-    @dg.sensor(
-        name=f"{spec.name}_sensor",
-        description=f"Ingests batches partners push to the {spec.dataset} endpoint ({spec.name}).",
-        asset_selection=selection,
-        minimum_interval_seconds=5,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+    @_sensor(
+        spec, f"batches partners push to the {spec.dataset} endpoint", interval_s=5, downstream=downstream
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        from config.sources import resolve_path
+    def push_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        landing = Landing(resolve_path(Settings.from_env(), str(spec.options["landing_root"])))
+        return dg.SensorResult(
+            run_requests=[
+                _request(
+                    spec,
+                    f"{b.batch_id}:{b.receipt.sha256}",
+                    b.batch_id,
+                    {"maestro/batch": b.batch_id, "maestro/sha256": b.receipt.sha256},
+                )
+                for b in landing.pending(spec.dataset)
+            ]
+        )
 
-        settings = Settings.from_env()
-        landing = Landing(resolve_path(settings, str(spec.options["landing_root"])))
-        run_requests = [
-            dg.RunRequest(
-                run_key=f"{spec.name}:{b.batch_id}:{b.receipt.sha256}",
-                run_config={"ops": {ingest_op_name(spec.dataset): {"config": {"inputs": [b.batch_id]}}}},
-                tags={
-                    "maestro/source": spec.name,
-                    "maestro/batch": b.batch_id,
-                    "maestro/sha256": b.receipt.sha256,
-                },
-            )
-            for b in landing.pending(spec.dataset)
-        ]
-        return dg.SensorResult(run_requests=run_requests)
-
-    return _sensor
+    return push_sensor
 
 
 def build_s3_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDefinition:
-    """The sensor requesting one run per new S3 object version (run key from key, ETag, version).
+    """The sensor requesting one run per new S3 object version."""
 
-    What counts as ingested is read from the lake's own commits each tick, so a crash between a
-    commit and any cursor save neither loses nor repeats an object; Dagster's run-key
-    de-duplication stops a re-listed object from being requested twice.
-    """
-    selection = dg.AssetSelection.assets(bronze_key(spec.dataset), quarantine_key(spec.dataset))
-    if downstream:
-        selection = selection.downstream()
-
-    @dg.sensor(
-        name=f"{spec.name}_sensor",
-        description=f"Ingests new or changed objects under the {spec.dataset} S3 prefix ({spec.name}).",
-        asset_selection=selection,
-        minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+    @_sensor(
+        spec,
+        f"new or changed objects under the {spec.dataset} S3 prefix",
+        interval_s=30,
+        downstream=downstream,
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    def s3_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         from connectors.exceptions import ConnectorError
         from connectors.s3.source import S3Source
         from connectors.s3.state import ingested_from_manifests, run_key
         from pipeline.run import committed_manifests, lake_for
 
-        settings = Settings.from_env()
-        lake = lake_for(settings)
-        source = S3Source.from_dict(
-            spec.as_config(), ingested=ingested_from_manifests(committed_manifests(lake, spec.dataset))
-        )
+        lake = lake_for(Settings.from_env())
+        ingested = ingested_from_manifests(committed_manifests(lake, spec.dataset))
         try:
-            objects = source.discover()
+            objects = S3Source.from_dict(spec.as_config(), ingested=ingested).discover()
         except ConnectorError as err:  # the daemon keeps running; the tick says why
             return dg.SkipReason(str(err))
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(
-                    run_key=f"{spec.name}:{run_key(obj)}",
-                    run_config={"ops": {ingest_op_name(spec.dataset): {"config": {"inputs": [obj.uri]}}}},
-                    tags={
-                        "maestro/source": spec.name,
-                        "maestro/object": obj.uri,
-                        "maestro/etag": (obj.etag or "").strip('"'),
-                    },
+                _request(
+                    spec,
+                    run_key(obj),
+                    obj.uri,
+                    {"maestro/object": obj.uri, "maestro/etag": (obj.etag or "").strip('"')},
                 )
                 for obj in objects
             ]
         )
 
-    return _sensor
+    return s3_sensor
