@@ -578,10 +578,10 @@ def test_key_checks_give_the_same_outcome_when_keys_spill_to_disk(memory_keys: i
 def test_the_spilling_key_set_finds_exactly_the_keys_it_was_given() -> None:
     import numpy as np
 
-    from contracts.enforce import _SeenKeys
+    from contracts.keyset import SeenKeys
 
     rng = np.random.default_rng(3)
-    seen = _SeenKeys(memory_keys=1000)
+    seen = SeenKeys(memory_keys=1000)
     stored: dict[int, int] = {}
     for _ in range(40):
         probe = np.unique(rng.integers(0, 50_000, 700, dtype=np.int64).astype(np.uint64))
