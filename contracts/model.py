@@ -89,7 +89,11 @@ class Column(_Strict):
     def _constraints_fit_type(self) -> Column:
         c = self.constraints
         numeric = self.type in ("int32", "int64", "float64")
-        if (c.min is not None or c.max is not None) and not numeric and self.type not in ("date", "timestamp"):
+        if (
+            (c.min is not None or c.max is not None)
+            and not numeric
+            and self.type not in ("date", "timestamp")
+        ):
             raise ValueError(f"min/max constraints need a numeric, date or timestamp type, not {self.type}")
         if (c.pattern or c.min_length is not None or c.max_length is not None) and self.type != "string":
             raise ValueError(f"pattern/length constraints need type string, not {self.type}")
