@@ -4,9 +4,12 @@ A file-backed GX context lives in a folder this package owns (``<lake>/_quality/
 compiled suites (``gx/expectations/``) and the stored validation results
 (``gx/uncommitted/validations/``). Its one Data Docs site, ``maestro``, is written to a folder of
 the caller's choice (``<lake>/_quality/docs/`` by default); its ``index.html`` lists every suite and
-the newest :data:`INDEX_LIMIT` validations. Only the new validation's page and the index are
-rebuilt per call (plus the suite's page when the suite changed), so the cost does not grow with
-the number of pages.
+the newest :data:`quality.site.INDEX_LIMIT` validations. Only the new validation's page and the
+index are rebuilt per call (plus the suite's page when the suite changed), and the index reads each
+listed validation's outcome from a small summaries file instead of the stored result, so the cost
+does not grow with the number of pages or validations. The site is GX's own, configured with the
+classes of :mod:`quality.site` (compiled templates cached on disk, static assets copied once per
+GX version, the summaries): see there for what each saves.
 
 Validations of several datasets may publish at the same time (Dagster runs checks in parallel);
 the context folder is guarded by an exclusive file lock for the few hundred milliseconds a publish
@@ -35,9 +38,10 @@ from great_expectations.data_context.types.resource_identifiers import (
 )
 
 from quality.exceptions import QualityStoreError
+from quality.site import INDEX_LIMIT, record_summary, site_config
 
 SITE_NAME = "maestro"
-INDEX_LIMIT = 500
+__all__ = ["INDEX_LIMIT", "SITE_NAME", "PublishedDocs", "publish"]
 
 
 @dataclass(frozen=True)
@@ -62,21 +66,7 @@ def _locked(folder: Path) -> Iterator[None]:
 def _context(gx_root: Path, docs_dir: Path) -> Any:
     """The file context under ``gx_root`` with exactly one site, ``maestro``, at ``docs_dir``."""
     ctx = gx.get_context(mode="file", project_root_dir=str(gx_root))
-    site = {
-        "class_name": "SiteBuilder",
-        "show_how_to_buttons": False,
-        "store_backend": {
-            "class_name": "TupleFilesystemStoreBackend",
-            "base_directory": str(docs_dir.resolve()),
-        },
-        # The index lists (and loads) only the newest validations; the JSON results under
-        # results_dir are the complete record. No profiling section: nothing here profiles.
-        "site_index_builder": {
-            "class_name": "DefaultSiteIndexBuilder",
-            "validation_results_limit": INDEX_LIMIT,
-        },
-        "site_section_builders": {"profiling": "None"},
-    }
+    site = site_config(Path(ctx.root_directory), docs_dir)
     sites = ctx.list_data_docs_sites()
     for name in [n for n in sites if n != SITE_NAME]:
         ctx.delete_data_docs_site(name)  # the scaffold's local_site: one site, one place
@@ -122,6 +112,7 @@ def publish(
                 ctx.suites.add_or_update(gx.ExpectationSuite(**_suite_kwargs(suite)))
                 resources.append(suite_id)
             ctx.validation_results_store.set(key, result)
+            record_summary(Path(ctx.root_directory), key, result)  # the index reads this, not the store
             ctx.build_data_docs(site_names=[SITE_NAME], resource_identifiers=resources)
             _add_static_listing(docs)
             urls = ctx.get_docs_sites_urls(resource_identifier=key, site_name=SITE_NAME)

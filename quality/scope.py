@@ -11,7 +11,9 @@ Rows are read with DuckDB: local tables straight from Parquet, object-store tabl
 Delta table's pyarrow dataset (restricted to the scope's files). A *sample* is deterministic and
 content-addressed: a row is in it when ``hash(_manifest_id, _source_row) % k == 0``, with ``k``
 chosen so that about ``sample_rows`` rows are picked. The same row is picked by every run, whatever
-the file layout or thread count, and the pick does not depend on the row's values.
+the file layout or thread count, and the pick does not depend on the row's values. A *key sample*
+hashes ``(<key columns>, _manifest_id)`` instead: it picks about one key in ``k`` with every row that
+carries it in that input, so duplicates of a picked key are always in it together.
 
 Frames get the pandas dtypes :data:`quality.compile.PANDAS_TYPES` names: numpy integers and
 booleans for required columns (GX's range check is vectorised only for those), pandas nullable
@@ -143,10 +145,15 @@ def _empty(schema: pa.Schema, columns: Sequence[str]) -> pa.Table:
 
 
 def read_rows(dt: DeltaTable, scope: Scope, *, sample_rows: int | None,
-              columns: Sequence[str] | None = None) -> tuple[pa.Table, int]:
+              columns: Sequence[str] | None = None,
+              sample_by: Sequence[str] = (MANIFEST_COLUMN, "_source_row")) -> tuple[pa.Table, int]:
     """Rows of ``scope`` (all, or a deterministic sample of about ``sample_rows``) and the stride.
 
-    Returns (table, k): every row when ``k == 1``, else about one row in ``k``.
+    Returns (table, k): every row when ``k == 1``, else about one row in ``k``: the rows with
+    ``hash(<sample_by>) % k == 0``. The default picks rows by their identity (input, row number);
+    ``sample_by=(<key columns>, _manifest_id)`` picks whole key groups of an input instead, so all
+    rows sharing a key within an input are in the sample together or not at all (a *key sample*:
+    a duplicated key is then caught whenever it is picked).
     """
     schema = pa.schema(dt.schema().to_arrow())
     cols = list(columns) if columns is not None else schema.names
@@ -159,7 +166,8 @@ def read_rows(dt: DeltaTable, scope: Scope, *, sample_rows: int | None,
         k = 1 if not sample_rows or scope.rows <= sample_rows else math.ceil(scope.rows / sample_rows)
         present = set(con.sql("select * from t limit 0").columns)
         select = ", ".join(f'"{c}"' for c in cols if c in present)
-        where = f" where hash({MANIFEST_COLUMN}, _source_row) % {k} = 0" if k > 1 else ""
+        by = ", ".join(f'"{c}"' for c in sample_by)
+        where = f" where hash({by}) % {k} = 0" if k > 1 else ""
         table = con.sql(f"select {select} from t{where}").to_arrow_table()
     finally:
         con.close()

@@ -7,10 +7,15 @@ the table. Modes (the cost figures are in ``quality/README.md``):
 
 - ``sample`` (default): the files added by the commits after ``since_version`` (by default: the
   newest commit). Row rules (type, not-null, range, set, pattern, length, columns) run on a
-  deterministic sample of about ``sample_rows`` of those rows (:mod:`quality.scope`); the set rules
-  a sample cannot judge (``unique:<col>``, ``primary_key``) run on *every* new row, on a narrow
-  frame of the key columns only. When the new rows are at most ``sample_rows`` this is exactly
-  ``new_files``.
+  deterministic sample of about ``sample_rows`` of those rows (:mod:`quality.scope`); with a
+  primary key it is a *key sample* (about one key in ``k`` of each input, with every row carrying
+  it, so a picked key's duplicates are always in it together). ``unique:<col>`` rules run on
+  *every* new row, on a narrow frame of the key columns only (nothing else checks them on every
+  row). ``primary_key`` runs on every new row too while there are at most ``full_key_rows`` of
+  them; above that, on the key sample: every row of the whole table is then the job of the DuckDB
+  check ``primary_key_unique_per_input`` (:mod:`pipeline.checks`), which the ingest asset runs on
+  every ingest before this validation. When the new rows are at most ``sample_rows`` this is
+  exactly ``new_files``.
 - ``new_files``: every rule on every row the new commits added.
 - ``full``: every rule on every row of the table (re-validation after a contract change).
 
@@ -45,6 +50,10 @@ Mode = Literal["new_files", "full", "sample"]
 MODES: tuple[str, ...] = ("new_files", "full", "sample")
 DEFAULT_MODE: Mode = "sample"
 DEFAULT_SAMPLE_ROWS = 50_000
+# Up to this many new rows the primary key is checked on every one of them (~0.06 s per 250k rows;
+# 0.5 s for 2M); above, on the key sample (the DuckDB check primary_key_unique_per_input covers
+# every row of the table).
+DEFAULT_FULL_KEY_ROWS = 250_000
 # Expectations judged on a set of rows, not row by row: never sampled.
 SET_RULES = frozenset({"expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique"})
 # The run-time result format: counts plus up to 20 example values; no per-row index query, which
@@ -113,6 +122,7 @@ def validate_table(
     mode: Mode = DEFAULT_MODE,
     since_version: int | None = None,
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    full_key_rows: int = DEFAULT_FULL_KEY_ROWS,
     docs_dir: str | os.PathLike[str] | None = None,
     gx_root: str | os.PathLike[str] | None = None,
     build_docs: bool = True,
@@ -131,10 +141,14 @@ def validate_table(
             default: only the newest commit; -1: every commit. Pass the version before an
             ingest's bronze commit (``IngestResult.bronze.version - 1``).
         sample_rows: about how many rows ``sample`` mode runs the row rules on.
+        full_key_rows: ``sample`` mode checks ``primary_key`` on every new row up to this many new
+            rows, on a key sample of about ``sample_rows`` rows above (module docstring).
         docs_dir: the Data Docs site folder (default: ``<results_dir>/../docs``).
         gx_root: the GX file context's project folder (default: ``<results_dir>/..``, which gets
             a ``gx/`` folder).
-        build_docs: False skips Data Docs (the JSON result is still written).
+        build_docs: True (default): store the result in the GX context and render its Data Docs
+            page and the site index now, before returning (``docs_path``, ``docs_page_path``).
+            False skips Data Docs (the JSON result is still written; both paths are None).
         now: the validation time (default: the current UTC time).
 
     Raises:
@@ -153,14 +167,20 @@ def validate_table(
     since = None if mode == "full" else (dt.version() - 1 if since_version is None else since_version)
     scope = select_scope(dt, table_uri, since_version=since, storage_options=storage_options)
 
-    rows, stride = read_rows(dt, scope, sample_rows=sample_rows if mode == "sample" else None)
+    pk = [e for e in suite.expectations if (e.meta or {}).get("rule") == "primary_key"]
+    # With a primary key the sample is a key sample: a picked key comes with all its rows.
+    by = {"sample_by": list(pk[0].column_list)} if pk else {}  # type: ignore[attr-defined]
+    rows, stride = read_rows(dt, scope, sample_rows=sample_rows if mode == "sample" else None, **by)
     frames = [(to_frame(rows, contract), suite.expectations)]
     set_exps = [e for e in suite.expectations if e.expectation_type in SET_RULES]
-    if stride > 1 and set_exps:  # sampled: set rules go to a key-only frame of every row in scope
-        key_cols = list(dict.fromkeys(c for e in set_exps for c in e.column_list))  # type: ignore[attr-defined]
-        keys, _ = read_rows(dt, scope, sample_rows=None, columns=key_cols)
-        frames = [(frames[0][0], [e for e in suite.expectations if e.expectation_type not in SET_RULES]),
-                  (to_frame(keys, contract), set_exps)]
+    key_sampled = bool(pk) and stride > 1 and scope.rows > full_key_rows
+    if stride > 1 and set_exps:  # sampled: set rules on every row go to a key-only frame
+        every = [e for e in set_exps if not (key_sampled and e in pk)]
+        frames[0] = (frames[0][0], [e for e in suite.expectations if e not in every])
+        if every:
+            key_cols = list(dict.fromkeys(c for e in every for c in e.column_list))  # type: ignore[attr-defined]
+            keys, _ = read_rows(dt, scope, sample_rows=None, columns=key_cols)
+            frames.append((to_frame(keys, contract), every))
     clock["read"] = time.perf_counter()
 
     result = _run_gx(contract.name, suite, frames)
@@ -170,7 +190,8 @@ def validate_table(
     stats = {
         **result.statistics, "mode": mode, **scope.describe(),
         "rows_validated": len(frames[0][0]), "sample_stride": stride,
-        "rows_checked_for_uniqueness": len(frames[-1][0]) if set_exps else 0,
+        "rows_checked_for_uniqueness": _key_rows(frames, set_exps),
+        "primary_key_sampled": key_sampled,
     }
     result.meta.update(run_id=RunIdentifier(run_name=run_name, run_time=now), validation_time=now,
                        maestro={k: v for k, v in stats.items() if k not in result.statistics})
@@ -195,6 +216,12 @@ def validate_table(
         docs_page_path=docs.page_path if docs else None, suite_name=suite.name,
         failed_rules=[f.rule for f in errors + warns],
     )
+
+
+def _key_rows(frames: list, set_exps: list) -> int:
+    """Rows the primary-key rule ran on (else the unique rules); 0 without set rules."""
+    ran_on = {(e.meta or {}).get("rule"): len(f) for f, exps in frames for e in exps if e in set_exps}
+    return ran_on.get("primary_key", next(iter(ran_on.values()), 0))
 
 
 def _run_gx(dataset: str, suite: gx.ExpectationSuite, frames: list) -> ExpectationSuiteValidationResult:

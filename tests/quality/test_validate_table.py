@@ -256,3 +256,41 @@ def test_date_and_timestamp_ranges_are_checked_in_the_units_enforcement_uses(tmp
     assert {(f.rule, f.unexpected_count) for f in first.error_failed} == {
         ("range:day", 2), ("range:at", 1)}
     assert [(f.rule, f.unexpected_count) for f in newest.error_failed] == [("range:day", 1)]
+
+
+def test_above_full_key_rows_the_primary_key_runs_on_a_key_sample_that_keeps_duplicates_together(
+    tmp_path: Path, orders: Contract
+) -> None:
+    uri, results = _paths(tmp_path, "orders")
+    once = [_order(i) for i in range(1, 1501)]
+    _commit(uri, orders, once + once, manifest="m1")  # every key twice in one input
+
+    sampled = validate_table(orders, uri, results_dir=results, sample_rows=100, full_key_rows=1000,
+                             build_docs=False)
+    every = validate_table(orders, uri, results_dir=results, sample_rows=100, build_docs=False)
+
+    stats = sampled.statistics
+    assert stats["primary_key_sampled"] and stats["sample_stride"] == 30
+    assert stats["rows_checked_for_uniqueness"] == stats["rows_validated"]
+    assert stats["rows_validated"] % 2 == 0 and 40 <= stats["rows_validated"] <= 400  # whole pairs
+    [pk] = sampled.error_failed
+    assert (pk.rule, pk.unexpected_count) == ("primary_key", stats["rows_validated"])
+    assert not every.statistics["primary_key_sampled"]
+    assert every.statistics["rows_checked_for_uniqueness"] == 3000
+    assert [(f.rule, f.unexpected_count) for f in every.error_failed] == [("primary_key", 3000)]
+
+
+def test_unique_columns_stay_checked_on_every_new_row_when_the_key_is_sampled(
+    tmp_path: Path, customers: Contract
+) -> None:
+    uri, results = _paths(tmp_path, "customers")
+    rows = [_customer(i) for i in range(1, 3001)]
+    rows[2998] = _customer(2999, email="c5@example.com")  # the e-mail of row 5 again
+    _commit(uri, customers, rows, manifest="m1")
+
+    result = validate_table(customers, uri, results_dir=results, sample_rows=100, full_key_rows=1000,
+                            build_docs=False)
+
+    assert result.statistics["primary_key_sampled"]
+    assert [(f.rule, f.unexpected_count, f.element_count) for f in result.error_failed] == [
+        ("unique:email", 2, 3000)]
