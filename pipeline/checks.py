@@ -13,8 +13,8 @@ rules on a sample of the new rows and, for large inputs, the primary key on a ke
 - one query per rule, as a ``WHERE`` count: DuckDB skips the Parquet row groups whose min/max
   statistics (written with the data) prove no row can match, so a range rule the data keeps costs
   almost nothing, and only the columns a rule names are read;
-- null counts as ``count(*) - count(col)``, which DuckDB answers from the row groups' null counts;
-- key uniqueness per input: one ``GROUP BY <key>`` per input (a filter on ``_manifest_id``) when the
+- null counts the same way (``WHERE col IS NULL``), answered from the row groups' null counts;
+- key uniqueness per input: one ``GROUP BY <key>`` per input, over the files that hold it, when the
   table holds at most :data:`PER_INPUT_KEY_QUERIES` inputs — an integer key with a dense range is
   then counted in a perfect (array) hash table — else one ``GROUP BY <key>, _manifest_id``.
 """
@@ -181,6 +181,7 @@ def evaluate_checks(
     con = duckdb.connect()
     try:
         files = dt.file_uris()
+        paths = None
         if "://" not in table_uri and files:
             paths = [f.removeprefix("file://") for f in files]
             con.execute(f"create view t as select * from {parquet_scan_sql(paths)}")
@@ -216,11 +217,8 @@ def evaluate_checks(
         )
 
         required = [c.name for c in contract.columns if not c.nullable]
-        nulls = {}
-        if required:
-            # count(col) skips nulls; DuckDB takes it from the row groups' null counts.
-            exprs = ", ".join(f'count(*) - count("{c}")' for c in required)
-            nulls = dict(zip(required, con.execute(f"select {exprs} from t").fetchone(), strict=True))
+        # A WHERE count per column, like the rules below: answered from the row groups' null counts.
+        nulls = {c: _one(con, f'select count(*) from t where "{c}" is null') for c in required}
         add("required_columns_not_null", not any(nulls.values()), null_counts=nulls)
 
         # One WHERE count per rule: row groups whose statistics rule out a match are skipped.
@@ -231,7 +229,7 @@ def evaluate_checks(
         add("constraints_hold", not any(violations.values()), violations=violations)
 
         if contract.primary_key:
-            dupes = _duplicate_keys(con, contract.primary_key)
+            dupes = _duplicate_keys(con, contract.primary_key, paths)
             add("primary_key_unique_per_input", dupes == 0, duplicate_keys=dupes)
 
         read = rc.get("read", 0)
@@ -262,8 +260,12 @@ def _one(con: Any, sql: str, params: list[Any] | None = None) -> Any:
     return con.execute(sql, params or []).fetchone()[0]
 
 
-def _duplicate_keys(con: Any, primary_key: list[str]) -> int:
-    """Keys that occur more than once within one input (``_manifest_id``), over the whole table."""
+def _duplicate_keys(con: Any, primary_key: list[str], paths: list[str] | None) -> int:
+    """Keys that occur more than once within one input (``_manifest_id``), over the whole table.
+
+    ``paths``: the table's Parquet files (local tables), so that each input's grouping reads only
+    the files that hold it.
+    """
     pk = ", ".join(f'"{k}"' for k in primary_key)
     inputs = con.execute(
         f"select distinct _manifest_id from t limit {PER_INPUT_KEY_QUERIES + 1}"
@@ -272,9 +274,30 @@ def _duplicate_keys(con: Any, primary_key: list[str]) -> int:
         return int(_one(con, f"select count(*) from (select {pk}, _manifest_id from t group by all "
                              "having count(*) > 1)"))
     con.execute(f"set perfect_ht_threshold = {PERFECT_HASH_BITS}")
-    per_input = (f"select count(*) from (select {pk} from t where _manifest_id is not distinct from ? "
-                 "group by all having count(*) > 1)")
-    return sum(int(_one(con, per_input, [m])) for (m,) in inputs)
+    dupes = "select count(*) from (select {pk} from {scan} group by all having count(*) > 1)"
+    if len(inputs) <= 1:  # the whole table is one input
+        return int(_one(con, dupes.format(pk=pk, scan="t")))
+    files = _files_by_input(con, paths) if paths else None
+    if files is not None:
+        return sum(int(_one(con, dupes.format(pk=pk, scan=parquet_scan_sql(f)))) for f in files)
+    by_input = dupes.format(pk=pk, scan="t where _manifest_id is not distinct from ?")
+    return sum(int(_one(con, by_input, [m])) for (m,) in inputs)
+
+
+def _files_by_input(con: Any, paths: list[str]) -> list[list[str]] | None:
+    """The files of each input, when every file holds the rows of exactly one (as the ingest writes
+    them); None otherwise. Exact: counted from the data, not from (possibly truncated) statistics."""
+    quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    rows = con.execute(
+        "select filename, count(distinct _manifest_id), any_value(_manifest_id), "
+        f"count(*) - count(_manifest_id) from read_parquet([{quoted}], filename = true) group by all"
+    ).fetchall()
+    if any(n != 1 or nulls for _, n, _, nulls in rows):
+        return None
+    groups: dict[str, list[str]] = {}
+    for name, _, manifest, _ in rows:
+        groups.setdefault(manifest, []).append(name)
+    return list(groups.values())
 
 
 def committed_rows_by_ingests(

@@ -38,7 +38,7 @@ def _commit(uri: str, contract: Contract, rows: list[dict[str, Any]], *, manifes
 
     ``nullable``: a writer that also ignored ``nullable: false`` (Delta would refuse the nulls).
     """
-    stamped = [{**r, "_manifest_id": manifest, "_source_uri": f"file:///landing/{manifest}.csv",
+    stamped = [{"_manifest_id": manifest, **r, "_source_uri": f"file:///landing/{manifest}.csv",
                 "_source_row": n + 1, "_ingested_at": T0, "_contract_version": contract.version}
                for n, r in enumerate(rows)]
     schema = bronze_schema(contract)
@@ -103,6 +103,20 @@ def test_keys_repeated_within_an_input_fail_and_across_inputs_do_not(
     assert _outcomes(orders, uri)["primary_key_unique_per_input"].passed
 
     _commit(uri, orders, [_order(i) for i in (1, 2, 2, 3, 3, 3)], manifest="m3")
+    check = _outcomes(orders, uri)["primary_key_unique_per_input"]
+
+    assert not check.passed and check.metadata["duplicate_keys"] == 2
+
+
+def test_duplicates_are_counted_per_input_when_one_file_holds_several_inputs(
+    tmp_path: Path, orders: Contract
+) -> None:
+    uri = str(tmp_path / "bronze" / "orders")
+    rows = [{**_order(i), "_manifest_id": "m1"} for i in (1, 2, 3)]
+    rows += [{**_order(i), "_manifest_id": "m2"} for i in (1, 2, 3, 3)]  # 3 twice in m2 only
+    _commit(uri, orders, rows, manifest="ignored")
+    _commit(uri, orders, [_order(1), _order(1)], manifest="m3")
+
     check = _outcomes(orders, uri)["primary_key_unique_per_input"]
 
     assert not check.passed and check.metadata["duplicate_keys"] == 2
