@@ -7,7 +7,8 @@ production), then ingests the measured file and times, each in a fresh child pro
 - ``ingest``: the project's ingest of the measured file (``run_ingest`` of the ingest benchmark);
 - ``validate``: :func:`quality.validate_table` on the bronze table right after that ingest, in each
   mode: ``full`` (the whole table), ``new_files`` (every row of the new commit) and ``sample`` at
-  each ``--sample-rows`` (row rules on a deterministic sample, key uniqueness on every new row).
+  each ``--sample-rows`` (row rules and, above ``full_key_rows`` new rows, the primary key on a
+  deterministic key sample; ``unique`` columns on every new row).
 
 Each of ``--repeat`` rounds copies the lake with history, ingests, then validates in every mode, so
 each validation is divided by an ingest timed moments before it (the machine's load drifts); the

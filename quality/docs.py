@@ -12,9 +12,9 @@ classes of :mod:`quality.site` (compiled templates cached on disk, static assets
 GX version, the summaries): see there for what each saves.
 
 Validations of several datasets may publish at the same time (Dagster runs checks in parallel);
-the context folder is guarded by an exclusive file lock for the few hundred milliseconds a publish
-takes. The context and site need local folders: for an object-store lake, pass local folders (or
-sync the docs folder to a bucket afterwards).
+the context folder is guarded by an exclusive file lock for the ~0.1 s a publish takes. The context
+and site need local folders: for an object-store lake, pass local folders (or sync the docs folder
+to a bucket afterwards).
 """
 
 from __future__ import annotations
