@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import great_expectations as gx
 from great_expectations.core import ExpectationSuiteValidationResult
@@ -118,7 +118,7 @@ class MaestroSiteBuilder(SiteBuilder):
                 marker.parent.mkdir(parents=True, exist_ok=True)
                 marker.touch()  # last: an interrupted copy is redone
 
-        store.copy_static_assets = copy_once
+        store.copy_static_assets = copy_once  # type: ignore[method-assign]  # this build only
         try:
             return super().build(resource_identifiers, build_index=build_index)
         finally:
@@ -129,11 +129,11 @@ class SummaryIndexBuilder(DefaultSiteIndexBuilder):
     """GX's index builder, reading validation outcomes from the summaries file (module docstring)."""
 
     def build(self, skip_and_clean_missing: bool = True, build_index: bool = True) -> Any:
-        if not build_index:
-            return super().build(skip_and_clean_missing, build_index=build_index)
         real = self.data_context
+        if not build_index or real.root_directory is None:
+            return super().build(skip_and_clean_missing, build_index=build_index)
         summaries = _Summaries(Path(real.root_directory))
-        self.data_context = _SummaryContext(real, summaries)
+        self.data_context = cast(Any, _SummaryContext(real, summaries))
         try:
             return super().build(skip_and_clean_missing, build_index=build_index)
         finally:
