@@ -90,7 +90,9 @@ def ensure_table(
 ) -> DeltaTable:
     """Create the table with ``schema`` if it does not exist; return it."""
     opts = dict(storage_options or {}) or None
-    DeltaTable.create(table_uri, schema, mode="ignore", name=name, description=description, storage_options=opts)
+    DeltaTable.create(
+        table_uri, schema, mode="ignore", name=name, description=description, storage_options=opts
+    )
     return DeltaTable(table_uri, storage_options=opts)
 
 
@@ -127,8 +129,13 @@ def append_idempotent(
         storage_options: object-store options for ``s3://`` lakes.
     """
     opts = dict(storage_options or {}) or None
-    dt = ensure_table(table_uri, schema, name=name or table_uri.rstrip("/").rsplit("/", 1)[-1],
-                      description=description, storage_options=opts)
+    dt = ensure_table(
+        table_uri,
+        schema,
+        name=name or table_uri.rstrip("/").rsplit("/", 1)[-1],
+        description=description,
+        storage_options=opts,
+    )
     prior = find_commit(dt, app_id)
     if prior is not None:
         return CommitResult(table_uri, False, int(prior["version"]), 0, _decode(prior))
@@ -214,4 +221,10 @@ def table_facts(table_uri: str, *, storage_options: Mapping[str, str] | None = N
     tbl = pa.table(actions)
     rows = sum(v or 0 for v in tbl.column("num_records").to_pylist()) if tbl.num_rows else 0
     size = sum(tbl.column("size_bytes").to_pylist()) if tbl.num_rows else 0
-    return {"exists": True, "version": dt.version(), "rows": int(rows), "files": tbl.num_rows, "bytes": int(size)}
+    return {
+        "exists": True,
+        "version": dt.version(),
+        "rows": int(rows),
+        "files": tbl.num_rows,
+        "bytes": int(size),
+    }

@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.metrics.metrics_helpers import NOW, run
 
 from metrics.budgets import (
     Budget,
@@ -17,6 +16,7 @@ from metrics.budgets import (
     load_budgets,
 )
 from metrics.exceptions import MetricsConfigError
+from tests.metrics.metrics_helpers import NOW, run
 
 
 def test_the_default_budgets_are_the_plans_unit_targets() -> None:

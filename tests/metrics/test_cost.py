@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from tests.metrics.metrics_helpers import csv_source, measured_ingest, orders_csv
 
 from lake.delta import Lake, table_facts
 from metrics.cost import Requests, cost_record, measure, newest_ingested_at, table_file_sizes
 from metrics.prices import GB, load_prices
+from tests.metrics.metrics_helpers import csv_source, measured_ingest, orders_csv
 
 SMALL = 20_000
 

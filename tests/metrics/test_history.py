@@ -8,7 +8,6 @@ from pathlib import Path
 import duckdb
 import pytest
 from deltalake import DeltaTable
-from tests.metrics.metrics_helpers import NOW, as_record, measured_ingest, orders_csv, run
 
 from config.settings import Settings
 from config.sources import SourceSpec
@@ -27,6 +26,7 @@ from metrics.prices import load_prices
 from metrics.slo import slo_record
 from metrics.tables import COST_SCHEMA, SLO_SCHEMA
 from pipeline.run import ingest_dataset
+from tests.metrics.metrics_helpers import NOW, as_record, measured_ingest, orders_csv, run
 
 ORDERS = load_contracts()["orders"]
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import matplotlib.image as mpimg
 import pytest
-from tests.metrics.metrics_helpers import NOW, hourly_runs
 
 from contracts.loader import load_contracts
 from metrics.budgets import load_budgets
 from metrics.plots import PNG_MAGIC, all_plots, cost_plot
 from metrics.slo import slo_record
+from tests.metrics.metrics_helpers import NOW, hourly_runs
 
 CONTRACTS = load_contracts()
 

@@ -7,14 +7,13 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from tests.metrics.metrics_helpers import NOW, hourly_runs
-
 from contracts.loader import load_contracts
 from metrics.budgets import load_budgets
 from metrics.plots import PNG_MAGIC
 from metrics.report import write_report
 from metrics.slo import slo_record
 from pipeline.checks import CheckOutcome
+from tests.metrics.metrics_helpers import NOW, hourly_runs
 
 CONTRACTS = load_contracts()
 

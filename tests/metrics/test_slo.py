@@ -8,11 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.metrics.metrics_helpers import NOW, hourly_runs, measured_ingest, orders_csv, run
 
 from contracts.loader import load_contracts
 from lake.delta import Lake
 from metrics.slo import SloPolicy, burn_rate, evaluate_slos, outcomes_of, slo_record
+from tests.metrics.metrics_helpers import NOW, hourly_runs, measured_ingest, orders_csv, run
 
 ORDERS = load_contracts()["orders"]  # freshness: max_lag 2h, warn_after 1h; completeness_min 0.95
 
