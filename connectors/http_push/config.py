@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,9 +79,7 @@ class PushConfig:
     def from_dict(cls, data: Mapping[str, Any], *, base_dir: Path | None = None) -> PushConfig:
         """Build and validate a config; raises PushConfigError naming the first bad field."""
         if not isinstance(data, Mapping):
-            raise PushConfigError(
-                f"http_push config: expected a mapping, got {type(data).__name__}"
-            )
+            raise PushConfigError(f"http_push config: expected a mapping, got {type(data).__name__}")
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -96,13 +94,11 @@ class PushConfig:
             "audience": _text(data, "audience"),
             "jwks_url": _jwks_url(data.get("jwks_url")),
             "jwks_file": _path(data, "jwks_file", base),
-            "public_key_pems": _pems(data.get("public_key_pems", ()), base),
+            "public_key_pems": read_pems(data.get("public_key_pems", ()), base),
             "algorithms": _algorithms(data.get("algorithms", DEFAULT_ALGORITHMS)),
             "leeway_s": _number(data, "leeway_s", 30.0, low=0, high=300),
             "max_body_bytes": int(_number(data, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, low=1)),
-            "max_decoded_bytes": int(
-                _number(data, "max_decoded_bytes", DEFAULT_MAX_DECODED_BYTES, low=1)
-            ),
+            "max_decoded_bytes": int(_number(data, "max_decoded_bytes", DEFAULT_MAX_DECODED_BYTES, low=1)),
             "rate": _rate(data.get("rate", {})),
             "receipt_signing_key": _path(data, "receipt_signing_key", base),
             "jwks_timeout_s": _number(data, "jwks_timeout_s", 5.0, low=0.1, high=120),
@@ -136,6 +132,9 @@ class PushConfig:
 
 def _fail(name: str, problem: str) -> PushConfigError:
     return PushConfigError(f"http_push config field '{name}': {problem}")
+
+
+_push_fail = _fail
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -206,8 +205,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _pems(value: Any, base: Path) -> tuple[str, ...]:
-    """Each entry is inline PEM text or a path to a PEM file; returned as PEM text."""
+def read_pems(value: Any, base: Path, fail: Callable[[str, str], Exception] | None = None) -> tuple[str, ...]:
+    """Each entry is inline PEM text or a path to a PEM file; returned as PEM text.
+
+    ``fail(field, problem)`` builds the caller's config error (default: this module's).
+    """
+    _fail = fail or _push_fail
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple):
@@ -245,9 +248,7 @@ def _algorithms(value: Any) -> tuple[str, ...]:
                 "use RS256, ES256 or EdDSA)",
             )
         if alg not in SUPPORTED_ALGORITHMS:
-            raise _fail(
-                "algorithms", f"{alg!r} is not supported; choose from {SUPPORTED_ALGORITHMS}"
-            )
+            raise _fail("algorithms", f"{alg!r} is not supported; choose from {SUPPORTED_ALGORITHMS}")
     return tuple(dict.fromkeys(value))
 
 

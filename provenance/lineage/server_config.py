@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from connectors.http_push.config import read_pems
 from provenance.exceptions import LedgerConfigError
 from provenance.lineage.exceptions import LineageConfigError
 from provenance.lineage.location import ledger_location
@@ -64,9 +65,7 @@ class LineageServerConfig:
     lock_timeout_s: float = 10.0
 
     @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any], *, base_dir: Path | None = None
-    ) -> LineageServerConfig:
+    def from_dict(cls, data: Mapping[str, Any], *, base_dir: Path | None = None) -> LineageServerConfig:
         """Build and validate a config; raises LineageConfigError naming the first bad field."""
         if not isinstance(data, Mapping):
             raise LineageConfigError(f"lineage server config: expected a mapping, got {data!r}")
@@ -89,7 +88,7 @@ class LineageServerConfig:
             "spec_dir": _path(data, "spec_dir", base) if "spec_dir" in data else DEFAULT_SPEC_DIR,
             "jwks_url": _jwks_url(data.get("jwks_url")),
             "jwks_file": _path(data, "jwks_file", base),
-            "public_key_pems": _pems(data.get("public_key_pems", ()), base),
+            "public_key_pems": read_pems(data.get("public_key_pems", ()), base, _fail),
             "algorithms": _algorithms(data.get("algorithms", cls.algorithms)),
             "leeway_s": _number(data, "leeway_s", 30.0, 0, 300),
             "jwks_timeout_s": _number(data, "jwks_timeout_s", 5.0, 0.1, 120),
@@ -114,41 +113,18 @@ class LineageServerConfig:
         try:
             data = yaml.safe_load(p.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as err:
-            raise LineageConfigError(
-                f"lineage server config {p}: cannot be read as YAML: {err}"
-            ) from err
+            raise LineageConfigError(f"lineage server config {p}: cannot be read as YAML: {err}") from err
         return cls.from_dict(data or {}, base_dir=p.resolve().parent)
 
     def authenticator(self) -> Any:
         """The push endpoint's bearer-token verifier, configured with this config's keys."""
         from connectors.exceptions import ConnectorError
         from connectors.http_push.auth import Authenticator
-        from connectors.http_push.keys import JwksFetcher, KeySet, load_jwks_file
 
-        static = KeySet()
-        try:
-            if self.jwks_file is not None:
-                static = static + load_jwks_file(self.jwks_file)
-            if self.public_key_pems:
-                static = static + KeySet.from_pems(self.public_key_pems)
+        try:  # the fields share the push endpoint's names, so its builder serves both
+            return Authenticator.from_config(self)  # type: ignore[arg-type]
         except (ConnectorError, ValueError) as err:
             raise _fail("jwks_file/public_key_pems", str(err)) from err
-        fetcher = None
-        if self.jwks_url:
-            fetcher = JwksFetcher(
-                self.jwks_url,
-                timeout_s=self.jwks_timeout_s,
-                retries=self.jwks_retries,
-                cache_s=self.jwks_cache_s,
-            )
-        return Authenticator(
-            issuer=self.issuer,
-            audience=self.audience,
-            algorithms=self.algorithms,
-            leeway_s=self.leeway_s,
-            static_keys=static,
-            fetcher=fetcher,
-        )
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -184,9 +160,7 @@ def _endpoint(value: Any) -> str | None:
         return None
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(
-            "endpoint_url", f"expected the http(s) URL of an S3-compatible endpoint, got {value!r}"
-        )
+        raise _fail("endpoint_url", f"expected the http(s) URL of an S3-compatible endpoint, got {value!r}")
     return str(value).rstrip("/")
 
 
@@ -207,32 +181,8 @@ def _jwks_url(value: Any) -> str | None:
         or not parts.hostname
         or not (parts.scheme == "https" or (parts.scheme == "http" and loopback))
     ):
-        raise _fail(
-            "jwks_url", f"must be an https:// URL (http:// only for loopback), got {value!r}"
-        )
+        raise _fail("jwks_url", f"must be an https:// URL (http:// only for loopback), got {value!r}")
     return str(value)
-
-
-def _pems(value: Any, base: Path) -> tuple[str, ...]:
-    """Each entry is inline PEM text or a path to a PEM file; returned as PEM text."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple):
-        raise _fail("public_key_pems", f"expected a list of PEM texts or paths, got {value!r}")
-    out = []
-    for i, entry in enumerate(value):
-        if not isinstance(entry, str) or not entry.strip():
-            raise _fail("public_key_pems", f"entry {i} is not a PEM text or a path")
-        if entry.lstrip().startswith("-----BEGIN"):
-            out.append(entry)
-            continue
-        p = Path(entry).expanduser()
-        p = p if p.is_absolute() else base / p
-        try:
-            out.append(p.read_text(encoding="ascii"))
-        except (OSError, UnicodeDecodeError) as err:
-            raise _fail("public_key_pems", f"entry {i}: cannot read PEM file {p}: {err}") from err
-    return tuple(out)
 
 
 def _algorithms(value: Any) -> tuple[str, ...]:
@@ -246,7 +196,5 @@ def _algorithms(value: Any) -> tuple[str, ...]:
         if not isinstance(alg, str) or alg.lower().startswith(_HMAC_OR_NONE):
             raise _fail("algorithms", f"{alg!r} is not allowed (only asymmetric signatures)")
         if alg not in SUPPORTED_ALGORITHMS:
-            raise _fail(
-                "algorithms", f"{alg!r} is not supported; choose from {SUPPORTED_ALGORITHMS}"
-            )
+            raise _fail("algorithms", f"{alg!r} is not supported; choose from {SUPPORTED_ALGORITHMS}")
     return tuple(dict.fromkeys(value))
