@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from connectors.jsontext import JsonNumber, to_text
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -34,15 +36,11 @@ MAX_ELEMENT_CHARS = 16 << 20
 _WS = " \t\n\r"
 
 
-class _Num(str):
-    """A JSON number kept as its literal text."""
-
-
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_float=_Num, parse_int=_Num, parse_constant=_no_constants)
+_DECODER = json.JSONDecoder(parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_no_constants)
 
 
 def _open_text(path: Path, gz: bool) -> TextIO:
@@ -97,7 +95,7 @@ def read_json(path: Path, *, gz: bool, ndjson: bool, batch_rows: int) -> Iterato
     rows = 0
     for obj in objects():
         for n in names:
-            buffer[n].append(_text(obj.get(n)))
+            buffer[n].append(to_text(obj.get(n)))
         rows += 1
         if rows == batch_rows:
             yield pa.record_batch([pa.array(buffer[n], pa.string()) for n in names], names=names)
@@ -107,35 +105,8 @@ def read_json(path: Path, *, gz: bool, ndjson: bool, batch_rows: int) -> Iterato
         yield pa.record_batch([pa.array(buffer[n], pa.string()) for n in names], names=names)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return str(value)  # also a _Num: its literal text
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _dump(value)
-
-
-def _dump(value: Any) -> str:
-    """Compact JSON text that writes numbers back as their original literals."""
-    if isinstance(value, _Num):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_dump_str(k)}:{_dump(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_dump(v) for v in value) + "]"
-    if isinstance(value, str):
-        return _dump_str(value)
-    return json.dumps(value)  # true / false / null
-
-
-def _dump_str(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
-
-
 def _kind(value: Any) -> str:
-    if isinstance(value, _Num):
+    if isinstance(value, JsonNumber):
         return "number"
     return {list: "array", str: "string", bool: "boolean"}.get(type(value), "null")
 
@@ -155,9 +126,7 @@ def _ndjson_elements(f: TextIO) -> Iterator[Any]:
         try:
             value, end = _DECODER.raw_decode(text)
         except json.JSONDecodeError as err:
-            raise ValueError(
-                f"line {lineno}: invalid JSON: {err.msg} at column {err.colno}"
-            ) from err
+            raise ValueError(f"line {lineno}: invalid JSON: {err.msg} at column {err.colno}") from err
         if end != len(text):
             raise ValueError(f"line {lineno}: more than one JSON value on the line")
         yield value

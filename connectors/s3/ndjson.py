@@ -22,12 +22,10 @@ import os
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, cast
 
+from connectors.jsontext import JsonNumber, to_text
+
 if TYPE_CHECKING:
     import pyarrow as pa
-
-
-class _Number(str):
-    """A JSON number kept as its source text, so nothing is rounded or reformatted."""
 
 
 def _decode(line: bytes, lineno: int) -> dict[str, Any] | None:
@@ -35,7 +33,7 @@ def _decode(line: bytes, lineno: int) -> dict[str, Any] | None:
     if not text:
         return None
     try:
-        value = json.loads(text.decode("utf-8"), parse_int=_Number, parse_float=_Number)
+        value = json.loads(text.decode("utf-8"), parse_int=JsonNumber, parse_float=JsonNumber)
     except UnicodeDecodeError as err:
         raise ValueError(f"line {lineno}: not UTF-8 ({err.reason} at byte {err.start})") from err
     except json.JSONDecodeError as err:
@@ -43,31 +41,6 @@ def _decode(line: bytes, lineno: int) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise ValueError(f"line {lineno}: expected a JSON object, got {type(value).__name__}")
     return value
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # includes _Number: its source text
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _json_text(value)
-
-
-def _json_text(value: Any) -> str:
-    """Compact JSON for nested values, with numbers written back as their source text."""
-    if isinstance(value, _Number):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_dumps(k)}:{_json_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_json_text(v) for v in value) + "]"
-    return _dumps(value)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def _open(path: str | os.PathLike[str], *, gz: bool) -> IO[bytes]:
@@ -84,9 +57,7 @@ def _records(path: str | os.PathLike[str], *, gz: bool) -> Iterator[dict[str, An
                 yield record
 
 
-def read_ndjson(
-    path: str | os.PathLike[str], *, gz: bool, batch_rows: int
-) -> Iterator[pa.RecordBatch]:
+def read_ndjson(path: str | os.PathLike[str], *, gz: bool, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Yield batches of at most ``batch_rows`` rows, all columns ``string``."""
     import pyarrow as pa
 
@@ -109,5 +80,5 @@ def read_ndjson(
 def _batch(rows: list[dict[str, Any]], names: list[str], schema: pa.Schema) -> pa.RecordBatch:
     import pyarrow as pa
 
-    arrays = [pa.array([_as_text(r.get(n)) for r in rows], type=pa.string()) for n in names]
+    arrays = [pa.array([to_text(r.get(n)) for r in rows], type=pa.string()) for n in names]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
