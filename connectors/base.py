@@ -13,6 +13,19 @@ Contract for implementers:
 - Column names are the source's own. Text formats (CSV, NDJSON as text) yield ``string`` columns
   holding the original text, so quarantine can keep it verbatim; typed formats (Parquet, JSON
   numbers) may yield Arrow-native types. Contract enforcement maps either to the contract types.
+- A *row* the reader cannot read as a row of its format (a ragged CSV row, invalid bytes in the
+  declared encoding, a NDJSON line that is not an object or nests too deep, a field or line over
+  its size limit) never fails the input: it is yielded in place, in input order, with the reserved
+  column ``_maestro_error`` set to its reason code (``ragged_row``, ``encoding``, ``nul_bytes``,
+  ``field_too_large``, ``line_too_long``, ``json_depth``, ``not_an_object`` ...) and
+  ``_maestro_raw`` (``large_binary``) holding its original bytes; its contract columns hold what
+  could be recovered, or null. Good rows have both null. A reader may also yield ``_maestro_line``
+  (``int64``: the 1-based physical line where the row starts). Enforcement quarantines such rows
+  with that reason and keeps the raw bytes and line. Readers whose batches hold no such row may
+  leave the columns out.
+- Text readers keep null tokens (``NA``, ...) as the original text and name them in the batch
+  schema's metadata key ``maestro.null_values`` (a JSON list); enforcement treats them as null
+  in bronze and keeps the original text in quarantine.
 - An input that cannot be read at all raises :class:`~connectors.exceptions.SourceUnreadableError`
   (terminal: the input is quarantined whole); a transient failure (network, 5xx) raises
   :class:`~connectors.exceptions.SourceUnavailableError` (retryable). Messages name the source, the

@@ -39,7 +39,7 @@ from metrics.prices import PriceTable, price, storage_month_usd
 if TYPE_CHECKING:
     from connectors.base import Manifest
     from pipeline.ingest import IngestResult
-    from pipeline.run import DatasetReport
+    from pipeline.report import DatasetReport
 
 RunStatus = Literal["success", "failed"]
 
@@ -302,7 +302,7 @@ def cost_record_for_report(
     requests: Requests | None = None,
     status: RunStatus | None = None,
 ) -> CostRecord:
-    """:func:`cost_record` for a :class:`pipeline.run.DatasetReport` (one dataset's ingest run)."""
+    """:func:`cost_record` for a :class:`pipeline.report.DatasetReport` (one dataset's ingest run)."""
     return cost_record(
         run_id=run_id,
         dataset=report.dataset,

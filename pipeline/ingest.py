@@ -123,6 +123,7 @@ def ingest_object(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     now: datetime | None = None,
+    commit_metadata: dict[str, Any] | None = None,
 ) -> IngestResult:
     """Ingest one input object of ``source`` under ``contract`` into ``lake``.
 
@@ -133,6 +134,9 @@ def ingest_object(
         lake: where the bronze and quarantine tables live.
         batch_rows: rows per streamed batch (memory bound).
         now: ingest timestamp stamped on rows (default: the current UTC time).
+        commit_metadata: extra ``maestro.*`` commitInfo entries recorded in the same atomic
+            commits as the rows (e.g. a pull source's new cursor), so they hold exactly when the
+            rows do.
     """
     wall0, cpu0 = time.perf_counter(), time.process_time()
     manifest = Manifest(source=source.name, kind=source.kind, dataset=contract.name, objects=(obj,))
@@ -167,6 +171,7 @@ def ingest_object(
         "maestro.manifest": manifest.to_dict(),
         "maestro.contract": f"{contract.name}@{contract.version}",
         "maestro.source": source.name,
+        **(commit_metadata or {}),
     }
     with tempfile.TemporaryDirectory(prefix="maestro-quarantine-") as spool_dir:
         spool_path = os.path.join(spool_dir, "rejected.arrow")

@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LIBRARIES = ["connectors", "contracts", "lake", "pipeline", "policies", "provenance", "config", "metrics",
-             "quality", "sandbox"]
+             "quality", "sandbox", "faults"]
 PROJECT = set(LIBRARIES) | {"orchestration"}
 
 
@@ -44,3 +44,9 @@ def test_lake_imports_none_of_the_other_packages() -> None:
         f: sorted(n & (PROJECT - {"lake"})) for f, n in _imports("lake").items() if n & (PROJECT - {"lake"})
     }
     assert not offenders
+
+
+def test_fault_points_import_only_the_standard_library() -> None:
+    imported = set().union(*_imports("faults").values())
+    assert not imported & PROJECT, "faults/ is a leaf every package may import"
+    assert imported <= {"__future__", "json", "os", "signal", "threading", "time"}

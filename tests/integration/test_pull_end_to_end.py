@@ -106,7 +106,7 @@ def test_the_cursor_does_not_move_when_the_commit_fails(make_settings, monkeypat
         def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
             raise LakeWriteError("could not commit to Delta table: disk full")
 
-        monkeypatch.setattr("pipeline.run.ingest_object", broken)
+        monkeypatch.setattr("pipeline.ingest.ingest_object", broken)
         with pytest.raises(LakeWriteError):
             ingest_dataset(settings, load_contracts()["products"], load_sources(settings))
         assert cursors.get("catalogue_api") is None

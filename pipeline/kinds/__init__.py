@@ -1,0 +1,1 @@
+"""Per source kind: how a run finds, reads and settles (archives, marks, advances) its inputs."""
