@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,9 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+import faults
 from lake.exceptions import LakeWriteError
+from lake.retry import retrying
 
 TXN_VERSION = 1
 
@@ -74,10 +77,14 @@ class CommitResult:
 
 def open_table(table_uri: str, *, storage_options: Mapping[str, str] | None = None) -> DeltaTable | None:
     """The Delta table at ``table_uri``, or None when there is none yet."""
-    try:
-        return DeltaTable(table_uri, storage_options=dict(storage_options or {}) or None)
-    except TableNotFoundError:
-        return None
+
+    def op() -> DeltaTable | None:
+        try:
+            return DeltaTable(table_uri, storage_options=dict(storage_options or {}) or None)
+        except TableNotFoundError:
+            return None
+
+    return retrying(op, what=f"open {table_uri}")
 
 
 def ensure_table(
@@ -90,17 +97,21 @@ def ensure_table(
 ) -> DeltaTable:
     """Create the table with ``schema`` if it does not exist; return it."""
     opts = dict(storage_options or {}) or None
-    DeltaTable.create(
-        table_uri, schema, mode="ignore", name=name, description=description, storage_options=opts
-    )
-    return DeltaTable(table_uri, storage_options=opts)
+
+    def op() -> DeltaTable:
+        DeltaTable.create(
+            table_uri, schema, mode="ignore", name=name, description=description, storage_options=opts
+        )
+        return DeltaTable(table_uri, storage_options=opts)
+
+    return retrying(op, what=f"create {table_uri}")
 
 
 def find_commit(dt: DeltaTable, app_id: str) -> dict[str, Any] | None:
     """The commitInfo (with ``version``) of the commit that recorded ``app_id``, if any."""
     if dt.transaction_version(app_id) is None:
         return None
-    for info in dt.history():
+    for info in retrying(dt.history, what=f"history of {dt.table_uri}"):
         if info.get("maestro.app_id") == app_id:
             return info
     return {"version": dt.version()}
@@ -144,6 +155,9 @@ def append_idempotent(
     reader = pa.RecordBatchReader.from_batches(schema, counter)
     info = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in (metadata or {}).items()}
     info["maestro.app_id"] = app_id
+    # Which attempt wrote the commit: when the commit lands but its response is lost (an S3 500 or
+    # reset after the PUT), the retry below finds the commit and can tell it is its own.
+    nonce = info["maestro.attempt"] = uuid.uuid4().hex
     try:
         write_deltalake(
             dt,
@@ -173,11 +187,16 @@ def append_idempotent(
             raise counter.error from err
         # A concurrent writer committing the same app id wins the race; delta-rs refuses ours
         # ("concurrent transaction"). The input is then committed exactly once: report it as done.
-        winner = find_commit(DeltaTable(table_uri, storage_options=opts), app_id)
+        table = open_table(table_uri, storage_options=opts)
+        winner = find_commit(table, app_id) if table is not None else None
         if winner is not None:
-            return CommitResult(table_uri, False, int(winner["version"]), 0, _decode(winner))
+            ours = winner.get("maestro.attempt") == nonce
+            rows = counter.rows if ours else 0
+            return CommitResult(table_uri, ours, int(winner["version"]), rows, _decode(winner))
         raise LakeWriteError(f"could not commit to Delta table {table_uri}: {err}") from err
-    dt = DeltaTable(table_uri, storage_options=opts)
+    faults.point("lake.after_commit")
+    dt = open_table(table_uri, storage_options=opts)
+    assert dt is not None
     return CommitResult(table_uri, True, dt.version(), counter.rows, _decode(info))
 
 
@@ -217,7 +236,7 @@ def table_facts(table_uri: str, *, storage_options: Mapping[str, str] | None = N
     dt = open_table(table_uri, storage_options=storage_options)
     if dt is None:
         return {"exists": False, "version": None, "rows": 0, "files": 0, "bytes": 0}
-    actions = dt.get_add_actions(flatten=True)
+    actions = retrying(lambda: dt.get_add_actions(flatten=True), what=f"files of {table_uri}")
     tbl = pa.table(actions)
     rows = sum(v or 0 for v in tbl.column("num_records").to_pylist()) if tbl.num_rows else 0
     size = sum(tbl.column("size_bytes").to_pylist()) if tbl.num_rows else 0

@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+import faults
 from connectors.base import DEFAULT_BATCH_ROWS, Manifest, Source, SourceObject
 from connectors.exceptions import SourceUnreadableError
 from contracts.enforce import (
@@ -174,62 +175,125 @@ def ingest_object(
         **(commit_metadata or {}),
     }
     with tempfile.TemporaryDirectory(prefix="maestro-quarantine-") as spool_dir:
-        spool_path = os.path.join(spool_dir, "rejected.arrow")
-        spool = _Spool(spool_path, q_schema)
-
-        def enforced() -> Iterator[pa.RecordBatch]:
-            # Two stages on two threads: read and parse batch i+1 while batch i is checked
-            # against the keys seen so far (and batch i-1 is written).
-            def prepared() -> Iterator[PreparedBatch]:
-                return (enforcer.prepare(raw) for raw in source.read(obj, batch_rows=batch_rows))
-
-            for ready in _prefetched(prepared, depth=1, name="maestro-ingest-prepare"):
-                out = enforcer.finish(ready)
-                if out.rejected is not None and out.rejected.num_rows:
-                    spool.write(out.rejected)
-                if len(result.preview) < PREVIEW_ROWS and out.valid.num_rows:
-                    # Through polars: pyarrow's to_pylist of a timestamp imports pandas (~0.4 s).
-                    head = pl.from_arrow(out.valid.slice(0, PREVIEW_ROWS - len(result.preview)))
-                    assert isinstance(head, pl.DataFrame)
-                    result.preview += head.to_dicts()
-                if out.valid.num_rows:
-                    yield out.valid
-
-        def valid_batches() -> Iterator[pa.RecordBatch]:
-            in_flight = _InFlight(IN_FLIGHT_BYTES)
-            for batch in _prefetched(enforced, depth=PREFETCH_BATCHES, name="maestro-ingest-finish"):
-                yield in_flight.track(batch)
-
+        derivation = _Derivation(source, obj, contract, enforcer, spool_dir, q_schema, batch_rows, result)
         try:
             result.bronze = append_idempotent(
-                bronze_uri, valid_batches(), schema=b_schema, app_id=app_id,
-                metadata=common_meta, storage_options=opts, name=f"bronze_{contract.name}",
+                bronze_uri,
+                derivation.valid_batches(),
+                schema=b_schema,
+                app_id=app_id,
+                metadata=common_meta,
+                storage_options=opts,
+                name=f"bronze_{contract.name}",
                 description=f"Bronze rows of {contract.name} that keep contract v{contract.version}",
             )
-            if not result.bronze.committed:
-                # Bronze was committed by an earlier attempt that died before quarantine: re-derive.
-                for _ in valid_batches():
+            faults.point("ingest.after_bronze_commit")
+            if not derivation.drained:
+                # Bronze holds this input already (an earlier attempt died before its quarantine
+                # commit, or a concurrent run won the race while our stream was cut short): derive
+                # the quarantine rows again, from scratch, so no row is counted or spooled twice.
+                derivation = derivation.restart()
+                for _ in derivation.valid_batches():
                     pass
-            spool.close()
-            enforcer.close()
-            counts = enforcer.counts
+            derivation.close()
+            counts = derivation.enforcer.counts
             assert counts.reconciles, f"row accounting broken for {obj.uri}: {counts}"
             result.quarantine = append_idempotent(
-                quarantine_uri, spool.read(), schema=q_schema, app_id=app_id,
+                quarantine_uri,
+                derivation.spool.read(),
+                schema=q_schema,
+                app_id=app_id,
                 metadata={**common_meta, "maestro.counts": _counts_dict(counts)},
-                storage_options=opts, name=f"quarantine_{contract.name}",
+                storage_options=opts,
+                name=f"quarantine_{contract.name}",
                 description=f"Rows of {contract.name} rejected by contract checks, with reasons",
             )
+            faults.point("ingest.after_quarantine_commit")
         except (SourceUnreadableError, SchemaMismatchError) as err:
-            spool.close()
-            enforcer.close()
+            derivation.close()
             result.status = "failed"
             result.error = str(err)
-            result.counts = enforcer.counts
+            result.counts = derivation.enforcer.counts
             return _timed(result, wall0, cpu0)
-        result.status = "committed"
-        result.counts = enforcer.counts
+        except BaseException:
+            derivation.close()
+            raise
+        result.status = "committed" if result.quarantine.committed else "already_committed"
+        result.counts = derivation.enforcer.counts
     return _timed(result, wall0, cpu0)
+
+
+class _Derivation:
+    """One pass of an input through its enforcer: the valid rows streamed to the bronze writer,
+    the rejected rows spooled for the quarantine commit.
+
+    ``drained`` is true once the whole input went through, so the caller knows whether the counts
+    and the spool are complete (the writer consumed everything) or must be derived again: a pass
+    that was cut short is never resumed or repeated on the same enforcer, which would count and
+    spool its first rows twice.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        obj: SourceObject,
+        contract: Contract,
+        enforcer: Enforcer,
+        spool_dir: str,
+        q_schema: pa.Schema,
+        batch_rows: int,
+        result: IngestResult,
+        attempt: int = 0,
+    ) -> None:
+        self.source, self.obj, self.contract, self.enforcer = source, obj, contract, enforcer
+        self.spool_dir, self.q_schema, self.batch_rows, self.result = spool_dir, q_schema, batch_rows, result
+        self.attempt = attempt
+        self.spool = _Spool(os.path.join(spool_dir, f"rejected-{attempt}.arrow"), q_schema)
+        self.drained = False
+        self._started = False
+
+    def restart(self) -> _Derivation:
+        """A fresh pass over the input: a new enforcer and a new spool (the old ones are closed)."""
+        self.close()
+        self.result.preview.clear()
+        enforcer = Enforcer(self.contract, context=self.enforcer.context)
+        return _Derivation(
+            self.source, self.obj, self.contract, enforcer, self.spool_dir, self.q_schema,
+            self.batch_rows, self.result, self.attempt + 1,
+        )
+
+    def close(self) -> None:
+        self.spool.close()
+        self.enforcer.close()
+
+    def _enforced(self) -> Iterator[pa.RecordBatch]:
+        # Two stages on two threads: read and parse batch i+1 while batch i is checked against the
+        # keys seen so far (and batch i-1 is written).
+        enforcer, result = self.enforcer, self.result
+
+        def prepared() -> Iterator[PreparedBatch]:
+            return (enforcer.prepare(raw) for raw in self.source.read(self.obj, batch_rows=self.batch_rows))
+
+        for ready in _prefetched(prepared, depth=1, name="maestro-ingest-prepare"):
+            out = enforcer.finish(ready)
+            if out.rejected is not None and out.rejected.num_rows:
+                self.spool.write(out.rejected)
+            if len(result.preview) < PREVIEW_ROWS and out.valid.num_rows:
+                # Through polars: pyarrow's to_pylist of a timestamp imports pandas (~0.4 s).
+                head = pl.from_arrow(out.valid.slice(0, PREVIEW_ROWS - len(result.preview)))
+                assert isinstance(head, pl.DataFrame)
+                result.preview += head.to_dicts()
+            if out.valid.num_rows:
+                yield out.valid
+        self.drained = True
+
+    def valid_batches(self) -> Iterator[pa.RecordBatch]:
+        if self._started:
+            raise RuntimeError("a derivation is a single pass; restart() for another")
+        self._started = True
+        in_flight = _InFlight(IN_FLIGHT_BYTES)
+        for batch in _prefetched(self._enforced, depth=PREFETCH_BATCHES, name="maestro-ingest-finish"):
+            yield in_flight.track(batch)
 
 
 def _counts_dict(c: EnforceCounts) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from connectors.base import Source, SourceObject
 from connectors.exceptions import ConnectorError
 from contracts.model import Contract
 from lake.delta import Lake
+from lake.retry import retrying
 from pipeline import ingest
 from pipeline.ingest import IngestResult
 from pipeline.report import DatasetReport, input_error
@@ -24,7 +25,9 @@ def ingest_one(
 ) -> IngestResult | None:
     """Ingest ``obj``; append its result (and any error) to ``report``. None on a connector error."""
     try:
-        result = ingest.ingest_object(source, obj, contract, lake)
+        # A transient object-store failure (a reset connection, a truncated response) aborts the
+        # attempt before or at its commit; the ingest is idempotent, so it is simply run again.
+        result = retrying(lambda: ingest.ingest_object(source, obj, contract, lake), what=obj.uri)
     except ConnectorError as err:
         report.input_errors.append(input_error(source.name, obj.uri, err))
         return None
