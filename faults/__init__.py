@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 
-__all__ = ["FaultInjected", "point"]
+__all__ = ["FaultInjected", "point", "reset"]
 
 _lock = threading.Lock()
 _hits: dict[str, int] = {}
@@ -55,6 +55,12 @@ def _log(path: str, name: str, hit: int, action: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def reset() -> None:
+    """Forget how often each point was reached (for in-process tests that inject faults)."""
+    with _lock:
+        _hits.clear()
 
 
 def point(name: str) -> None:

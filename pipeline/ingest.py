@@ -81,8 +81,21 @@ class IngestResult:
     def app_id(self) -> str:
         return app_id_for(self.dataset, self.manifest)
 
+    @property
+    def rows_appended(self) -> int:
+        """Rows this run appended to bronze (0 when an earlier run or attempt committed them)."""
+        return self.bronze.rows if self.bronze is not None and self.bronze.committed else 0
+
+    @property
+    def rows_quarantined_now(self) -> int:
+        """Rows this run appended to quarantine."""
+        return self.quarantine.rows if self.quarantine is not None and self.quarantine.committed else 0
+
     def summary(self) -> dict[str, Any]:
+        """What this run did with the input. ``rows_*`` count what *this run* read and wrote;
+        the input's own accounting, whoever committed it, is ``input_counts``."""
         c = self.counts
+        done_now = self.status == "committed"
         return {
             "dataset": self.dataset,
             "source": self.source,
@@ -90,10 +103,12 @@ class IngestResult:
             "status": self.status,
             "uris": [o.uri for o in self.manifest.objects],
             "sha256": [o.sha256 for o in self.manifest.objects],
-            "rows_read": c.read,
-            "rows_committed": c.valid,
-            "rows_quarantined": c.rejected,
-            "duplicates_dropped": c.duplicates,
+            "rows_read": c.read if self.status != "already_committed" else 0,
+            "rows_committed": self.rows_appended,
+            "rows_quarantined": self.rows_quarantined_now,
+            "duplicates_dropped": c.duplicates if done_now else 0,
+            "input_counts": _counts_dict(c),
+            "recovered": done_now and self.bronze is not None and not self.bronze.committed,
             "reasons": dict(sorted(c.reasons.items())),
             "bronze_version": self.bronze.version if self.bronze else None,
             "quarantine_version": self.quarantine.version if self.quarantine else None,

@@ -28,11 +28,20 @@ class DatasetReport:
         return [e for e in self.input_errors if e.get("retryable")]
 
     def total(self, attr: str, *, new_only: bool = True) -> int:
+        """The input accounting (``read``, ``valid``, ``rejected``, ``duplicates``) summed over the
+        inputs this run completed (and, unless ``new_only``, those found already committed)."""
         return sum(
             getattr(r.counts, attr)
             for r in self.results
             if r.status == "committed" or (not new_only and r.status == "already_committed")
         )
+
+    def appended(self, layer: str) -> int:
+        """Rows this run appended to ``layer`` (``bronze`` or ``quarantine``): unlike
+        :meth:`total`, a recovered input whose rows an earlier, killed attempt committed adds 0."""
+        if layer == "bronze":
+            return sum(r.rows_appended for r in self.results)
+        return sum(r.rows_quarantined_now for r in self.results)
 
     @property
     def new_inputs(self) -> list[IngestResult]:

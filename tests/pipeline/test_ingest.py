@@ -149,3 +149,33 @@ def test_columns_that_do_not_fit_the_contract_fail_the_whole_input_with_a_clear_
         not table_facts(lake.table_uri("bronze", "orders"))["exists"]
         or not table_facts(lake.table_uri("bronze", "orders"))["rows"]
     )
+
+
+def test_what_a_run_reports_is_what_it_wrote_not_what_the_input_holds(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faults
+
+    contract = load_contracts()["customers"]
+    src = _source(SAMPLES / "customers.csv", "customers")
+    obj = src.discover()[0]
+    # The first attempt commits bronze, then dies before its quarantine commit.
+    monkeypatch.setenv("MAESTRO_FAULTS", "ingest.after_bronze_commit=raise")
+    faults.reset()
+    with pytest.raises(faults.FaultInjected):
+        ingest_object(src, obj, contract, lake)
+    monkeypatch.delenv("MAESTRO_FAULTS")
+    bronze_rows = table_facts(lake.table_uri("bronze", "customers"))["rows"]
+    assert bronze_rows > 0
+
+    recovered = ingest_object(src, obj, contract, lake).summary()
+    assert recovered["status"] == "committed" and recovered["recovered"] is True
+    assert recovered["rows_committed"] == 0  # the killed attempt appended them
+    assert recovered["rows_quarantined"] == recovered["input_counts"]["rejected"] > 0
+    assert recovered["input_counts"]["valid"] == bronze_rows
+
+    again = ingest_object(src, obj, contract, lake).summary()
+    assert again["status"] == "already_committed"
+    assert (again["rows_read"], again["rows_committed"], again["rows_quarantined"]) == (0, 0, 0)
+    assert again["input_counts"] == recovered["input_counts"]
+    assert table_facts(lake.table_uri("bronze", "customers"))["rows"] == bronze_rows

@@ -307,8 +307,8 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             "inputs": dg.MetadataValue.md(_inputs_md(report)),
             "new_inputs": len(new),
             "rows_read": run_counts["read"],
-            "rows_committed": run_counts["valid"],
-            "rows_quarantined": run_counts["rejected"],
+            "rows_committed": report.appended("bronze"),
+            "rows_quarantined": report.appended("quarantine"),
             "duplicates_dropped": run_counts["duplicates"],
             "source_files": dg.MetadataValue.json(
                 [
