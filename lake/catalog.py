@@ -142,6 +142,60 @@ def publish_table(
     return {"table": f"{schema}.{name}", "delta_version": version, "rows": int(rows), "refreshed": True}
 
 
+def publish_derived(
+    catalog_path: str | os.PathLike[str],
+    schema: str,
+    name: str,
+    sql: str,
+    *,
+    source: tuple[str, str],
+    force: bool = False,
+) -> dict[str, Any]:
+    """Materialise ``sql`` (over catalog tables) as ``schema.name``, derived from ``source``.
+
+    The derived table records the Delta version its source table was published from, and is
+    rebuilt only when that moved (or ``force``). Returns like :func:`publish_table`.
+    """
+    qualified = f"{_quote(schema)}.{_quote(name)}"
+    with catalog_lock(catalog_path):
+        con = _connect(catalog_path)
+        try:
+            _ensure_state(con)
+            src = con.execute(
+                f"select delta_version, delta_uri from {STATE_TABLE} "
+                "where schema_name = ? and table_name = ?",
+                list(source),
+            ).fetchone()
+            if src is None:
+                raise CatalogError(f"{source[0]}.{source[1]} is not published yet")
+            mine = con.execute(
+                f"select delta_version, row_count, delta_uri from {STATE_TABLE} "
+                "where schema_name = ? and table_name = ?",
+                [schema, name],
+            ).fetchone()
+            if mine and mine[0] == src[0] and mine[2] == src[1] and not force:
+                return {"table": f"{schema}.{name}", "delta_version": src[0], "rows": mine[1],
+                        "refreshed": False}
+            con.execute(f"create schema if not exists {_quote(schema)}")
+            con.execute("begin transaction")
+            con.execute(f"create or replace table {qualified} as {sql}")
+            rows = con.execute(f"select count(*) from {qualified}").fetchone()[0]
+            con.execute(
+                f"insert or replace into {STATE_TABLE} values (?, ?, ?, ?, ?, ?)",
+                [schema, name, src[1], src[0], rows, datetime.now(UTC)],
+            )
+            con.execute("commit")
+        except CatalogError:
+            raise
+        except Exception as err:
+            with contextlib.suppress(Exception):
+                con.execute("rollback")
+            raise CatalogError(f"could not publish {schema}.{name} in {catalog_path}: {err}") from err
+        finally:
+            con.close()
+    return {"table": f"{schema}.{name}", "delta_version": src[0], "rows": int(rows), "refreshed": True}
+
+
 def catalog_tables(catalog_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every user-visible table and view in the catalog with its row count."""
     if not Path(catalog_path).exists():

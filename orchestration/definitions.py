@@ -45,7 +45,7 @@ def build_definitions(settings: Settings, *, maestro: MaestroResource | None = N
     dbt = build_dbt_assets(settings)
     assets.append(dbt)
     upstream = [k for ds in fed for k in (bronze_key(ds), quarantine_key(ds))] + list(dbt.keys)
-    assets.append(build_catalog_asset(fed, upstream))
+    assets.append(build_catalog_asset([contracts[ds] for ds in fed], upstream))
     assets += build_metric_assets({ds: contracts[ds] for ds in fed})
     everything = [k for a in assets for k in a.keys]
     assets.append(build_checkpoint_asset(everything))

@@ -9,8 +9,9 @@ of its kind (:mod:`pipeline.kinds`) finds, reads and settles its inputs:
   drop folder's quarantine with an error report beside them (:mod:`pipeline.kinds.drop`);
 - ``s3``, ``http_pull``, ``http_push``: :mod:`pipeline.kinds.s3`, ``.pull``, ``.push``.
 
-Afterwards the bronze and quarantine tables are published to the DuckDB catalog so analysts (and
-dbt) see the new data at once. Failures of one input never stop the others; they are returned.
+Afterwards the bronze and quarantine tables, and the current state of keyed datasets, are
+published to the DuckDB catalog so analysts (and dbt) see the new data at once. Failures of one
+input never stop the others; they are returned.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from config.sources import SourceSpec
 from connectors.exceptions import ConnectorError
 from connectors.factory import build_source
 from contracts.model import Contract
-from lake.catalog import publish_table
 from lake.delta import Lake, ensure_table, table_facts
 from pipeline.inputs import ingest_discovered
 from pipeline.kinds.drop import ingest_drop_folder
@@ -31,6 +31,7 @@ from pipeline.kinds.pull import ingest_pull
 from pipeline.kinds.push import ingest_push
 from pipeline.kinds.s3 import ingest_s3
 from pipeline.manifests import committed_manifests
+from pipeline.publish import publish_dataset
 from pipeline.report import DatasetReport, input_error
 
 __all__ = ["DatasetReport", "committed_manifests", "ingest_dataset", "lake_for"]
@@ -84,17 +85,7 @@ def ingest_dataset(
     report.bronze = table_facts(lake.table_uri("bronze", contract.name), storage_options=opts)
     report.quarantine = table_facts(lake.table_uri("quarantine", contract.name), storage_options=opts)
     if publish:
-        for layer, facts in (("bronze", report.bronze), ("quarantine", report.quarantine)):
-            if facts["exists"]:
-                report.catalog.append(
-                    publish_table(
-                        settings.catalog_path,
-                        layer,
-                        contract.name,
-                        lake.table_uri(layer, contract.name),
-                        storage_options=opts,
-                    )
-                )
+        report.catalog = publish_dataset(settings.catalog_path, lake, contract)
     report.wall_s = time.perf_counter() - t0
     return report
 

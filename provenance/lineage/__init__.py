@@ -34,6 +34,7 @@ from provenance.lineage.events import (
     dbt_model_event,
     dbt_test_assertions,
     delta_table_spec,
+    derived_table_spec,
     identity_lineage,
     ingest_event,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "asset_event",
     "assertions_from_checks",
     "catalog_table_spec",
+    "derived_table_spec",
     "dbt_model_event",
     "dbt_test_assertions",
     "delta_table_spec",

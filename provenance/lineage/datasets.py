@@ -272,3 +272,23 @@ def catalog_table_spec(
         if delta_version is not None:
             spec.version = str(delta_version)
     return spec
+
+
+def derived_table_spec(
+    catalog_path: str | Path,
+    schema: str,
+    table: str,
+    *,
+    columns: Sequence[str],
+    from_delta_uri: str,
+    delta_version: int | None = None,
+    row_count: int | None = None,
+) -> DatasetSpec:
+    """A DuckDB catalog table *derived* from a Delta table (e.g. ``current.<ds>``, the latest
+    version per key of bronze): not a copy, so no symlink; each column from the same-named column
+    of the Delta table."""
+    spec = catalog_table_spec(catalog_path, schema, table, row_count=row_count)
+    spec.column_lineage = identity_lineage(list(columns), [delta_table_dataset(from_delta_uri)])
+    if delta_version is not None:
+        spec.version = str(delta_version)
+    return spec

@@ -11,7 +11,9 @@ table, so its input dataset carries a ``symlinks`` facet naming that Delta table
 catalog's ``_maestro.catalog_tables``, or ``lake.table_uri(schema, name)``). Lineage queries
 treat symlinked names as one dataset, so "upstream of a mart" continues from the DuckDB source
 into the ingest events of the Delta table and on to the source files; column lineage continues
-the same way (the copy keeps column names).
+the same way (the copy keeps column names). A source in schema ``current`` (the latest version per
+key, derived from bronze) is no copy, so it has no symlink: the catalog asset's event records it
+as an output derived from the bronze Delta table, column by column, which links it the same way.
 
 Column names and types come from, in order: the catalog snapshot (what was built), the contracts
 (bronze and quarantine sources), the SQL itself (upstream models are resolved recursively), and
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["DbtProject", "dbt_model_event", "dbt_test_assertions"]
 
 _LAKE_SCHEMAS = ("bronze", "quarantine")
+_CURRENT_SCHEMA = "current"
 
 
 class DbtProject:
@@ -132,6 +135,8 @@ class DbtProject:
     def delta_source(self, node: Mapping[str, Any]) -> str | None:
         """The Delta table a bronze/quarantine source was published from, when known."""
         key = self.table_key(node)
+        if key.schema not in _LAKE_SCHEMAS:
+            return None  # e.g. current.<ds>: derived from bronze (the catalog's event says so), not a copy
         if self.catalog is not None and key in self.catalog.delta:
             return self.catalog.delta[key][0]
         if self.lake is not None and key.schema in _LAKE_SCHEMAS:
@@ -152,11 +157,12 @@ class DbtProject:
 
     def _contract_columns(self, key: TableKey) -> dict[str, str | None] | None:
         contract = self.contracts.get(key.name)
-        if contract is None or key.schema not in _LAKE_SCHEMAS:
+        if contract is None or key.schema not in (*_LAKE_SCHEMAS, _CURRENT_SCHEMA):
             return None
         from contracts.enforce import bronze_schema, quarantine_schema
 
-        schema = bronze_schema(contract) if key.schema == "bronze" else quarantine_schema(contract)
+        # The current state keeps bronze's columns (one row per key).
+        schema = quarantine_schema(contract) if key.schema == "quarantine" else bronze_schema(contract)
         return {f.name: None for f in schema}
 
     def columns(self, node: Mapping[str, Any]) -> dict[str, str | None]:

@@ -31,6 +31,7 @@ from provenance.lineage.datasets import (
     DatasetSpec,
     catalog_table_spec,
     delta_table_spec,
+    derived_table_spec,
     identity_lineage,
 )
 from provenance.lineage.dbt_events import DbtProject, dbt_model_event, dbt_test_assertions
@@ -41,6 +42,7 @@ __all__ = [
     "asset_event",
     "assertions_from_checks",
     "catalog_table_spec",
+    "derived_table_spec",
     "dbt_model_event",
     "dbt_test_assertions",
     "delta_table_spec",

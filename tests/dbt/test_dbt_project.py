@@ -23,6 +23,7 @@ import polars as pl
 import pytest
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
+from contracts.current import current_state_sql
 from contracts.loader import load_contracts
 from contracts.model import Contract
 
@@ -103,6 +104,9 @@ def _publish(con: duckdb.DuckDBPyConnection, contract: Contract, frame: pl.DataF
     select = ", ".join(columns + METADATA_COLUMNS)
     con.execute(f"create table bronze.{contract.name} as select {select} from incoming")
     con.unregister("incoming")
+    # The current state beside it, by the platform's one rule (pipeline/publish.py publishes it so).
+    sql = current_state_sql(contract, f"bronze.{contract.name}")
+    con.execute(f"create table current.{contract.name} as {sql}")
 
 
 def _dbt(project: Path, work: Path, command: str) -> dbtRunnerResult:
@@ -148,6 +152,7 @@ def built(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
     with duckdb.connect(str(catalog)) as con:
         con.execute("create schema bronze")
         con.execute("create schema quarantine")
+        con.execute("create schema current")
         _publish(con, contracts["customers"], customers)
         _publish(con, contracts["orders"], orders)
 

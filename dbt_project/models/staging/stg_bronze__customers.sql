@@ -2,20 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('bronze', 'customers') }}
-
-),
-
--- bronze keeps every ingested version of an account; the current one is the latest
--- (_manifest_id only breaks ties that the documented rule leaves open, so reruns agree)
-latest as (
-
-    select *
-    from source
-    qualify row_number() over (
-        partition by customer_id
-        order by _ingested_at desc, _source_row desc, _manifest_id desc
-    ) = 1
+    select * from {{ source('current', 'customers') }}
 
 ),
 
@@ -45,7 +32,7 @@ final as (
         _source_row as source_row,
         _contract_version as contract_version
 
-    from latest
+    from source
 
 )
 

@@ -2,26 +2,13 @@ with
 
 source as (
 
-    select * from {{ source('bronze', 'orders') }}
+    select * from {{ source('current', 'orders') }}
 
 ),
 
 fx_rates as (
 
     select * from {{ ref('fx_rates') }}
-
-),
-
--- a later export carries an order again when its status moves on; the latest version wins
--- (_manifest_id only breaks ties that the documented rule leaves open, so reruns agree)
-latest as (
-
-    select *
-    from source
-    qualify row_number() over (
-        partition by order_id
-        order by _ingested_at desc, _source_row desc, _manifest_id desc
-    ) = 1
 
 ),
 
@@ -57,7 +44,7 @@ renamed as (
         _source_row as source_row,
         _contract_version as contract_version
 
-    from latest
+    from source
 
 ),
 

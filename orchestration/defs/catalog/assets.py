@@ -10,24 +10,29 @@ from typing import Any
 
 import dagster as dg
 
-from lake.catalog import catalog_tables, publish_table
+from contracts.model import Contract
+from lake.catalog import catalog_tables
 from lake.delta import table_facts
 from orchestration.defs.lineage.emit import asset_lineage
 from orchestration.resources import MaestroResource
+from pipeline.publish import CURRENT_SCHEMA, publish_dataset
 from pipeline.run import lake_for
-from provenance.lineage import catalog_table_spec, delta_table_spec
+from provenance.lineage import catalog_table_spec, delta_table_spec, derived_table_spec
 
 CATALOG_KEY = dg.AssetKey(["catalog", "duckdb"])
 
 
-def build_catalog_asset(datasets: Sequence[str], upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def build_catalog_asset(
+    contracts: Sequence[Contract], upstream: Sequence[dg.AssetKey]
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=CATALOG_KEY,
         deps=list(upstream),
         group_name="catalog",
         kinds={"duckdb"},
-        description="One DuckDB file where every bronze table, quarantine table and mart is "
-        "queryable by name. Open it with `duckdb -readonly <path>`.",
+        description="One DuckDB file where every bronze table, quarantine table, current state "
+        "(latest version per key) and mart is queryable by name. Open it with "
+        "`duckdb -readonly <path>`.",
         check_specs=[
             dg.AssetCheckSpec(
                 "lake_tables_match_delta",
@@ -42,20 +47,28 @@ def build_catalog_asset(datasets: Sequence[str], upstream: Sequence[dg.AssetKey]
         mismatches: list[dict[str, Any]] = []
         inputs, outputs = [], []
         with asset_lineage(settings, context, "catalog", source_path="lake/catalog.py") as lineage:
-            for ds in datasets:
-                for layer in ("bronze", "quarantine"):
-                    uri = lake.table_uri(layer, ds)
-                    facts = table_facts(uri, storage_options=lake.options())
-                    if not facts["exists"]:
-                        continue
-                    published = publish_table(
-                        settings.catalog_path, layer, ds, uri, storage_options=lake.options()
-                    )
-                    if published["rows"] != facts["rows"]:
-                        mismatches.append(
-                            {"table": f"{layer}.{ds}", "delta": facts["rows"], "duckdb": published["rows"]}
+            for contract in contracts:
+                ds = contract.name
+                for published in publish_dataset(settings.catalog_path, lake, contract):
+                    layer, uri = published["layer"], published["delta_uri"]
+                    derived = layer == CURRENT_SCHEMA  # a subset of bronze, not a copy of it
+                    if not derived:
+                        facts = table_facts(uri, storage_options=lake.options())
+                        if published["rows"] != facts["rows"]:
+                            mismatches.append(
+                                {"table": f"{layer}.{ds}", "delta": facts["rows"],
+                                 "duckdb": published["rows"]}
+                            )
+                        inputs.append(delta_table_spec(uri, storage_options=lake.options()))
+                    if derived:
+                        outputs.append(
+                            derived_table_spec(
+                                settings.catalog_path, layer, ds, columns=contract.column_names,
+                                from_delta_uri=uri, delta_version=published["delta_version"],
+                                row_count=published["rows"],
+                            )
                         )
-                    inputs.append(delta_table_spec(uri, storage_options=lake.options()))
+                        continue
                     outputs.append(
                         catalog_table_spec(
                             settings.catalog_path,

@@ -1,6 +1,7 @@
 """dbt models as Dagster assets (dagster-dbt), downstream of the bronze tables they select from.
 
-Asset keys: sources map to ``bronze/<dataset>`` (the ingest assets), models to
+Asset keys: sources map to ``bronze/<dataset>`` (the ingest assets, which publish ``bronze.<ds>``
+and its current state ``current.<ds>``), models to
 ``<schema>/<model>`` (``staging/stg_bronze__orders``, ``marts/customer_revenue``), seeds to
 ``seeds/<name>``. dbt writes into the analysts' DuckDB catalog, so runs hold the catalog lock.
 
@@ -35,6 +36,12 @@ class MaestroDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         rtype = dbt_resource_props["resource_type"]
         if rtype == "source":
+            # A source names the asset that publishes it (meta.dagster.asset_key: the ingest asset
+            # publishes both bronze.<ds> and its current state current.<ds>).
+            meta = dbt_resource_props.get("meta") or dbt_resource_props.get("config", {}).get("meta") or {}
+            key = (meta.get("dagster") or {}).get("asset_key")
+            if key:
+                return dg.AssetKey(list(key))
             return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
         if rtype == "seed":
             return dg.AssetKey(["seeds", dbt_resource_props["name"]])

@@ -19,17 +19,21 @@ from typing import Any
 import pytest
 
 from contracts.loader import load_contracts
-from lake.catalog import publish_table
 from lake.delta import Lake
 from pipeline.ingest import IngestResult, ingest_object
+from pipeline.publish import publish_dataset
 from provenance.lineage import (
     CatalogSnapshot,
     DbtProject,
     LedgerTransport,
     LedgerTransportConfig,
     LineageIndex,
+    asset_event,
+    catalog_table_spec,
     dbt_model_event,
     dbt_test_assertions,
+    delta_table_spec,
+    derived_table_spec,
     ingest_event,
     validate_event,
 )
@@ -90,8 +94,7 @@ def compiled(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Compi
         results[dataset] = [
             ingest_object(source, obj, contracts[dataset], lake) for obj in source.discover()
         ]
-        for layer in ("bronze", "quarantine"):
-            publish_table(catalog, layer, dataset, lake.table_uri(layer, dataset))
+        publish_dataset(catalog, lake, contracts[dataset])
     snapshot = CatalogSnapshot.read(catalog)  # before dbt opens the file
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MAESTRO_CATALOG_PATH", str(catalog))
@@ -165,23 +168,18 @@ def test_revenue_column_lineage_comes_from_the_compiled_sql(compiled: Compiled) 
     [staged] = _model_event(compiled, "stg_bronze__orders")["outputs"]
     amount_eur = staged["facets"]["columnLineage"]["fields"]["amount_eur"]["inputFields"]
     assert {(f["name"], f["field"]) for f in amount_eur} == {
-        ("bronze.orders", "amount"),
+        ("current.orders", "amount"),
         ("seeds.fx_rates", "rate_to_eur"),
     }
 
 
-def test_bronze_sources_are_symlinked_to_the_delta_tables_they_were_published_from(
+def test_staging_reads_the_current_state_which_is_derived_from_bronze_not_a_copy_of_it(
     compiled: Compiled,
 ) -> None:
     doc = _model_event(compiled, "stg_bronze__orders")
-    [bronze] = [i for i in doc["inputs"] if i["name"] == "bronze.orders"]
-    [link] = bronze["facets"]["symlinks"]["identifiers"]
-    delta = delta_table_dataset(compiled.lake.table_uri("bronze", "orders"))
-    assert (link["namespace"], link["name"], link["type"]) == (
-        delta.namespace,
-        delta.name,
-        "DELTA_TABLE",
-    )
+    [current] = [i for i in doc["inputs"] if i["name"] == "current.orders"]
+    assert "symlinks" not in current["facets"]
+    assert {f["name"] for f in current["facets"]["schema"]["fields"]} >= {"order_id", "_ingested_at"}
 
 
 def test_seeds_read_their_csv_file(compiled: Compiled, repo_root: Path) -> None:
@@ -223,7 +221,13 @@ def test_without_a_catalog_snapshot_contracts_and_lake_give_the_same_lineage(
             run=dagster_run("dbt.staging.stg_bronze__orders"),
         )
     )
-    assert any("symlinks" in i["facets"] for i in stg["inputs"])
+    full_stg = _model_event(compiled, "stg_bronze__orders")
+
+    def current_columns(doc: dict) -> list[str]:
+        [current] = [i for i in doc["inputs"] if i["name"] == "current.orders"]
+        return [f["name"] for f in current["facets"]["schema"]["fields"]]
+
+    assert current_columns(stg) == current_columns(full_stg)  # from the contract, as built
 
 
 def test_test_outcomes_of_a_model_become_assertions(compiled: Compiled) -> None:
@@ -286,12 +290,28 @@ def ledger_index(
                     results=results if kind == "COMPLETE" else [],
                 )
             )
+    # The catalog asset records each bronze copy (a symlink of the Delta table) and each current
+    # state, derived from the bronze Delta table.
+    catalog_run = dagster_run("asset.catalog", dagster_run_id)
+    published = [
+        spec
+        for ds in compiled.results
+        for spec in (
+            catalog_table_spec(compiled.catalog, "bronze", ds,
+                               delta_uri=compiled.lake.table_uri("bronze", ds)),
+            derived_table_spec(compiled.catalog, "current", ds, columns=contracts[ds].column_names,
+                               from_delta_uri=compiled.lake.table_uri("bronze", ds)),
+        )
+    ]
+    transport.emit(asset_event("COMPLETE", job_name="asset.catalog", run=catalog_run, outputs=published,
+                               inputs=[delta_table_spec(compiled.lake.table_uri("bronze", ds))
+                                       for ds in compiled.results]))
     for node in NODES:
         n = compiled.project.node(node)
         run = dagster_run(f"dbt.{n['schema']}.{n['name']}", dagster_run_id)
         for kind in ("START", "COMPLETE"):
             transport.emit(dbt_model_event(kind, project=compiled.project, node=node, run=run))
-    assert transport.indexes == list(range(2 * (len(compiled.results) + len(NODES))))
+    assert transport.indexes == list(range(2 * (len(compiled.results) + len(NODES)) + 1))
     return LineageIndex.from_ledger(ledger)
 
 
@@ -355,7 +375,8 @@ def test_downstream_of_a_source_file_reaches_the_marts_and_runs_are_recorded(
     ingest = next(r for r in bronze_runs["runs"] if r["job"] == "maestro/ingest.orders")
     assert ingest["rowCount"] == sum(r.counts.valid for r in compiled.results["orders"])
     assert set(ingest["roles"]) == {"output"}
-    assert any(r["roles"] == ["input"] for r in bronze_runs["runs"])  # staging read it
+    # The catalog read it to derive current.orders, which staging reads.
+    assert any("input" in r["roles"] and r["job"] == "maestro/asset.catalog" for r in bronze_runs["runs"])
     assert json.dumps(runs)  # answers are JSON
 
 
