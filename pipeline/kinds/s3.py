@@ -10,7 +10,7 @@ from connectors.exceptions import ConnectorError
 from contracts.model import Contract
 from lake.delta import Lake
 from pipeline.inputs import SpooledSource, ingest_one
-from pipeline.manifests import committed_manifests
+from pipeline.manifests import committed_manifests, record_seen
 from pipeline.report import DatasetReport, input_error
 
 
@@ -40,4 +40,7 @@ def ingest_s3(
             spooled = SpooledSource(
                 source, lambda n, o=obj, p=fetched.path: source.read_spool(o, p, batch_rows=n)
             )
-            ingest_one(spooled, fetched.manifest_object(obj), contract, lake, report)
+            result = ingest_one(spooled, fetched.manifest_object(obj), contract, lake, report)
+            if result is not None and result.status == "already_committed":
+                # Same bytes as an input already committed: remember this key and ETag too.
+                record_seen(lake, contract, result)

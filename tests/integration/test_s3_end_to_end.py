@@ -152,3 +152,28 @@ def test_the_s3_sensor_requests_one_run_per_new_object_version(make_settings) ->
             [changed] = tick()
             assert changed.tags["maestro/object"] == "s3://carrier/in/a.csv"
             assert changed.run_key not in {r.run_key for r in first}
+
+
+def test_an_object_with_the_bytes_of_an_ingested_one_is_fetched_once_not_every_run(make_settings) -> None:  # noqa: ANN001
+    from connectors.s3.source import S3Source
+    from connectors.s3.state import ingested_from_manifests
+    from pipeline.manifests import committed_manifests
+
+    with local_s3_server(separate_process=True) as s3:
+        client = s3.client()
+        client.create_bucket(Bucket="carrier")
+        spec = {"name": "carrier_s3", "kind": "s3", "dataset": "shipments", "bucket": "carrier",
+                "prefix": "in/", "endpoint_url": s3.endpoint_url, "region": s3.region}
+        settings = make_settings([spec], **s3.env())
+        contract, sources = load_contracts()["shipments"], load_sources(settings)
+        client.put_object(Bucket="carrier", Key="in/a.csv", Body=_rows(1, 5))
+        assert [r.status for r in ingest_dataset(settings, contract, sources).results] == ["committed"]
+        client.put_object(Bucket="carrier", Key="in/copy-of-a.csv", Body=_rows(1, 5))
+
+        second = ingest_dataset(settings, contract, sources)
+        assert [r.status for r in second.results] == ["already_committed"]
+        ingested = ingested_from_manifests(committed_manifests(lake_for(settings), "shipments"))
+        config = {k: v for k, v in spec.items() if k != "kind"}
+        assert S3Source.from_dict(config, ingested=ingested).discover() == []
+        assert ingest_dataset(settings, contract, sources).results == []
+        assert table_facts(lake_for(settings).table_uri("bronze", "shipments"))["rows"] == 5
