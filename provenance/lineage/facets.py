@@ -75,6 +75,7 @@ class DeltaTableVersionDatasetFacet(DatasetFacet):
     sizeBytes: int | None = attr.field(default=None)  # noqa: N815
     numRows: int | None = attr.field(default=None)  # noqa: N815
     commits: list[dict[str, Any]] | None = attr.field(factory=list)
+    recordedThrough: int | None = attr.field(default=None)  # noqa: N815
 
     @staticmethod
     def _get_schema() -> str:

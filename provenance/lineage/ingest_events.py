@@ -150,6 +150,7 @@ def _delta_facet(
     results: Sequence[IngestResult],
     options: Mapping[str, str] | None,
     producer: str,
+    recovered: Mapping[str, Any] | None = None,
 ) -> tuple[DeltaTableVersionDatasetFacet | None, int, int]:
     """The table's Delta facet, and rows and bytes this run's commits added."""
     from lake.delta import table_facts
@@ -177,6 +178,9 @@ def _delta_facet(
                 entry["bytes"] = stats.bytes
                 size += stats.bytes
         commits.append(entry)
+    for lost in (recovered or {}).get("commits", []):
+        commits.append({"version": int(lost["version"]), "appId": lost["appId"], "committed": True,
+                        "recovered": True})
     if not facts.get("exists"):
         return None, rows, size
     facet = DeltaTableVersionDatasetFacet(
@@ -186,6 +190,7 @@ def _delta_facet(
         sizeBytes=facts["bytes"],
         numRows=facts["rows"],
         commits=commits,
+        recordedThrough=(recovered or {}).get("through"),
         producer=producer,
     )
     return facet, rows, size
@@ -204,6 +209,7 @@ def ingest_event(
     error: BaseException | str | None = None,
     event_time: datetime | None = None,
     repo_root: Path | None = None,
+    recovered: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunEvent:
     """The event of one dataset ingest (job ``ingest.<dataset>``).
 
@@ -218,6 +224,8 @@ def ingest_event(
         error: for FAIL, the exception (or message) that ended the run.
         event_time: default now (UTC).
         repo_root: the checkout for ``sourceCodeLocation`` (default: this repository).
+        recovered: per layer, :func:`provenance.lineage.recovery.unrecorded_commits`' answer:
+            commits of earlier runs this event records, and the table's new ``recordedThrough``.
     """
     producer = producer_uri()
     inputs: dict[DatasetRef, DatasetSpec] = {}
@@ -263,7 +271,9 @@ def ingest_event(
                 MANIFEST_FACET: SourceManifestDatasetFacet(manifests=manifests, producer=producer),
             }
         if event_type != "START":
-            facet, rows, size = _delta_facet(uri, layer, results, storage_options, producer)
+            facet, rows, size = _delta_facet(
+                uri, layer, results, storage_options, producer, (recovered or {}).get(layer)
+            )
             if facet is not None:
                 spec.extra_facets = {**spec.extra_facets, DELTA_FACET: facet}
                 spec.version = str(facet.version)

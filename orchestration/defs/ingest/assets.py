@@ -18,8 +18,9 @@ from orchestration.defs.lineage.emit import Emitter, lineage_run
 from orchestration.resources import MaestroResource
 from pipeline.checks import CheckOutcome, check_specs, committed_rows_by_ingests, evaluate_checks
 from pipeline.run import DatasetReport, ingest_dataset, lake_for
-from provenance.lineage import ingest_event
+from provenance.lineage import LineageSettings, ingest_event
 from provenance.lineage.naming import ingest_job_name
+from provenance.lineage.recovery import recover_for_ingest
 
 
 class IngestConfig(dg.Config):
@@ -276,6 +277,14 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             )
             quality = _validate(settings, contract, uris["bronze_uri"], lake, report, before)
             outcomes += quality_outcomes(quality)
+            # Commits of earlier runs that died before recording them: this run's event records them.
+            recovered = recover_for_ingest(
+                LineageSettings.from_settings(settings),
+                ds,
+                {"bronze": uris["bronze_uri"], "quarantine": uris["quarantine_uri"]},
+                report.results,
+                storage_options=lake.options(),
+            )
             unavailable = "; ".join(e["error"] for e in report.retryable_errors)
             # A source that could not be reached fails the run (after committing what could be read).
             ledger_index = em.emit(
@@ -286,6 +295,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                     storage_options=lake.options(),
                     results=report.results,
                     checks=outcomes,
+                    recovered=recovered,
                     error=unavailable or None,
                     **uris,
                 )
@@ -324,6 +334,8 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
             "cost_usd": cost.total_usd,
             "cost_per_1000_events_usd": cost.cost_per_1000_events,
             "ledger_index": ledger_index,
+            # Commits of earlier runs that ended before recording them, recorded by this run.
+            "ledger_recovered_commits": sum(len(v["commits"]) for v in recovered.values()),
         }
         yield dg.MaterializeResult(
             asset_key=bronze_key(ds),
