@@ -33,6 +33,7 @@ from pipeline.kinds.s3 import ingest_s3
 from pipeline.manifests import committed_manifests
 from pipeline.publish import publish_dataset
 from pipeline.report import DatasetReport, input_error
+from pipeline.scratch import scratch
 
 __all__ = ["DatasetReport", "committed_manifests", "ingest_dataset", "lake_for"]
 
@@ -59,6 +60,18 @@ def ingest_dataset(
             sources, batch ids for push sources; default: everything pending.
         publish: refresh the DuckDB catalog copies afterwards.
     """
+    with scratch(settings.home):
+        return _ingest_dataset(settings, contract, sources, inputs=inputs, publish=publish)
+
+
+def _ingest_dataset(
+    settings: Settings,
+    contract: Contract,
+    sources: Sequence[SourceSpec],
+    *,
+    inputs: Sequence[str] | None,
+    publish: bool,
+) -> DatasetReport:
     t0 = time.perf_counter()
     lake = lake_for(settings)
     report = DatasetReport(dataset=contract.name, contract_version=contract.version)
