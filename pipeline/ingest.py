@@ -36,7 +36,7 @@ import pyarrow as pa
 
 import faults
 from connectors.base import DEFAULT_BATCH_ROWS, Manifest, Source, SourceObject
-from connectors.exceptions import SourceUnreadableError
+from connectors.exceptions import ConnectorError, SourceUnreadableError
 from contracts.enforce import (
     EnforceCounts,
     Enforcer,
@@ -48,6 +48,7 @@ from contracts.enforce import (
 from contracts.exceptions import SchemaMismatchError
 from contracts.model import Contract
 from lake.delta import CommitResult, Lake, append_idempotent, find_commit, open_table
+from pipeline.exceptions import InputCrashError
 
 Status = Literal["committed", "already_committed", "failed"]
 PREVIEW_ROWS = 5
@@ -289,17 +290,26 @@ class _Derivation:
         def prepared() -> Iterator[PreparedBatch]:
             return (enforcer.prepare(raw) for raw in self.source.read(self.obj, batch_rows=self.batch_rows))
 
-        for ready in _prefetched(prepared, depth=1, name="maestro-ingest-prepare"):
-            out = enforcer.finish(ready)
-            if out.rejected is not None and out.rejected.num_rows:
-                self.spool.write(out.rejected)
-            if len(result.preview) < PREVIEW_ROWS and out.valid.num_rows:
-                # Through polars: pyarrow's to_pylist of a timestamp imports pandas (~0.4 s).
-                head = pl.from_arrow(out.valid.slice(0, PREVIEW_ROWS - len(result.preview)))
-                assert isinstance(head, pl.DataFrame)
-                result.preview += head.to_dicts()
-            if out.valid.num_rows:
-                yield out.valid
+        try:
+            for ready in _prefetched(prepared, depth=1, name="maestro-ingest-prepare"):
+                out = enforcer.finish(ready)
+                if out.rejected is not None and out.rejected.num_rows:
+                    self.spool.write(out.rejected)
+                if len(result.preview) < PREVIEW_ROWS and out.valid.num_rows:
+                    # Through polars: pyarrow's to_pylist of a timestamp imports pandas (~0.4 s).
+                    head = pl.from_arrow(out.valid.slice(0, PREVIEW_ROWS - len(result.preview)))
+                    assert isinstance(head, pl.DataFrame)
+                    result.preview += head.to_dicts()
+                if out.valid.num_rows:
+                    yield out.valid
+        except (ConnectorError, SchemaMismatchError, OSError, MemoryError):
+            raise  # the input's own verdict, or the environment's (retried, never quarantined)
+        except Exception as err:
+            text = f"{type(err).__name__}: {err}"
+            raise InputCrashError(
+                f"{self.obj.uri}: reading and checking it failed unexpectedly: "
+                f"{text if len(text) <= 500 else text[:500] + ' ...'}"
+            ) from err
         self.drained = True
 
     def valid_batches(self) -> Iterator[pa.RecordBatch]:

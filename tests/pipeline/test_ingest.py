@@ -179,3 +179,33 @@ def test_what_a_run_reports_is_what_it_wrote_not_what_the_input_holds(
     assert (again["rows_read"], again["rows_committed"], again["rows_quarantined"]) == (0, 0, 0)
     assert again["input_counts"] == recovered["input_counts"]
     assert table_facts(lake.table_uri("bronze", "customers"))["rows"] == bronze_rows
+
+
+class _Exploding(CsvSource):
+    """Reads the file, then fails the way a bug meeting a hostile value would (or a disk would)."""
+
+    def __init__(self, path: Path, error: Exception) -> None:
+        config = {"name": "x", "dataset": "customers", "paths": [str(path)]}
+        super().__init__(CsvSourceConfig.from_dict(config))
+        self.error = error
+
+    def read(self, obj, *, batch_rows=65_536):  # noqa: ANN001, ANN201
+        yield from super().read(obj, batch_rows=5)
+        raise self.error
+
+
+def test_an_unexpected_error_while_reading_rejects_that_input_not_the_run(lake: Lake) -> None:
+    contract = load_contracts()["customers"]
+    src = _Exploding(SAMPLES / "customers.csv", RecursionError("maximum recursion depth exceeded"))
+    result = ingest_object(src, src.discover()[0], contract, lake)
+    assert result.status == "failed"
+    assert "customers.csv: reading and checking it failed unexpectedly: RecursionError" in result.error
+    assert table_facts(lake.table_uri("bronze", "customers"))["rows"] == 0
+
+
+def test_an_environment_failure_while_reading_fails_the_run_to_be_retried(lake: Lake) -> None:
+    contract = load_contracts()["customers"]
+    src = _Exploding(SAMPLES / "customers.csv", OSError(28, "No space left on device"))
+    with pytest.raises(OSError, match="No space left"):
+        ingest_object(src, src.discover()[0], contract, lake)
+    assert table_facts(lake.table_uri("bronze", "customers"))["rows"] == 0
