@@ -1,23 +1,32 @@
 """HTTP pull source: paginated JSON / NDJSON / CSV APIs, retried, spooled, resumed by a cursor.
 
 The public surface is re-exported here; see ``README.md`` in this folder for the configuration,
-the retry policy and the cursor contract (the cursor moves only when the caller saves it after a
-successful commit).
+the retry policy, pagination that stays complete while the API changes, and the cursor contract
+(the cursor belongs in the commit of the records it covers).
 """
 
 from connectors.http_pull.client import RetryingClient, RetryPolicy, parse_retry_after
 from connectors.http_pull.config import HttpPullConfig, load_configs
-from connectors.http_pull.cursor import CursorMax, CursorStore
+from connectors.http_pull.cursor import CachedCursor, Cursor, CursorMax, CursorStore
 from connectors.http_pull.exceptions import (
     CursorStateError,
     HttpPullConfigError,
     HttpPullUnavailableError,
     HttpPullUnreadableError,
+    HttpPullUnstableError,
 )
 from connectors.http_pull.reader import HttpPullSource, PullResult
-from connectors.http_pull.spool import read_spool
+from connectors.http_pull.spool import (
+    SpoolLock,
+    clear_unfinished,
+    finished_pulls,
+    read_spool,
+    remove_pull,
+)
 
 __all__ = [
+    "CachedCursor",
+    "Cursor",
     "CursorMax",
     "CursorStateError",
     "CursorStore",
@@ -26,10 +35,15 @@ __all__ = [
     "HttpPullSource",
     "HttpPullUnavailableError",
     "HttpPullUnreadableError",
+    "HttpPullUnstableError",
     "PullResult",
     "RetryPolicy",
     "RetryingClient",
+    "SpoolLock",
+    "clear_unfinished",
+    "finished_pulls",
     "load_configs",
     "parse_retry_after",
     "read_spool",
+    "remove_pull",
 ]

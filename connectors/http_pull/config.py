@@ -74,7 +74,15 @@ class NoPagination(_Paging):
     type: Literal["none"] = "none"
 
 
-class PageNumberPagination(_Paging):
+class _Rereadable(_Paging):
+    reread_until_stable: bool = False
+    """Read the window again, pass after pass, until a pass finds no record the earlier ones missed
+    (page numbers and offsets shift when records move during a pull; see the package README)."""
+    max_passes: int = Field(default=5, ge=2, le=50)
+    """Passes before giving up with a retryable error (the API changes faster than it is read)."""
+
+
+class PageNumberPagination(_Rereadable):
     type: Literal["page_number"]
     page_param: str = "page"
     start: int = Field(default=1, ge=0)
@@ -82,12 +90,25 @@ class PageNumberPagination(_Paging):
     page_size: int = Field(default=100, ge=1)
 
 
-class OffsetPagination(_Paging):
+class OffsetPagination(_Rereadable):
     type: Literal["offset"]
     offset_param: str = "offset"
     limit_param: str = "limit"
     start: int = Field(default=0, ge=0)
     limit: int = Field(default=100, ge=1)
+
+
+class KeysetPagination(_Paging):
+    """Each page asks for the records after the last one received, by ``(cursor, id)``.
+
+    Needs ``incremental`` with ``id_field`` and ``id_param``: the next request sends the last
+    record's cursor field as ``incremental.param`` and its id as ``incremental.id_param``, and the
+    API returns the records after that position in ``(cursor_field, id_field)`` order.
+    """
+
+    type: Literal["keyset"]
+    size_param: str | None = "page_size"
+    page_size: int = Field(default=100, ge=1)
 
 
 class CursorPagination(_Paging):
@@ -115,23 +136,41 @@ class NextLinkPagination(_Paging):
 
 
 Pagination = Annotated[
-    NoPagination | PageNumberPagination | OffsetPagination | CursorPagination | NextLinkPagination,
+    NoPagination
+    | PageNumberPagination
+    | OffsetPagination
+    | KeysetPagination
+    | CursorPagination
+    | NextLinkPagination,
     Field(discriminator="type"),
 ]
 
 
 class IncrementalConfig(_Strict):
-    """Resume from the largest ``cursor_field`` seen, sent back as the query parameter ``param``."""
+    """Resume from the largest ``cursor_field`` seen, sent back as the query parameter ``param``.
+
+    With ``id_field``/``id_param`` the position is ``(cursor_field, id_field)`` and the id of the
+    last record goes back as ``id_param``: records sharing one timestamp are never skipped, and
+    keyset pagination pages by that position.
+    """
 
     cursor_field: str
     param: str
+    id_field: str | None = None
+    id_param: str | None = None
     initial: str | None = None
-    """Cursor used when none has been saved yet (``None``: the first pull reads everything)."""
+    """Cursor used when none has been committed yet (``None``: the first pull reads everything)."""
 
-    @field_validator("cursor_field")
+    @field_validator("cursor_field", "id_field")
     @classmethod
-    def _path(cls, v: str) -> str | None:
+    def _path(cls, v: str | None) -> str | None:
         return _check_path(v)
+
+    @model_validator(mode="after")
+    def _pair(self) -> IncrementalConfig:
+        if (self.id_field is None) != (self.id_param is None):
+            raise ValueError("id_field and id_param go together: set both or neither")
+        return self
 
 
 class HttpPullConfig(_Strict):
@@ -214,6 +253,7 @@ class HttpPullConfig(_Strict):
                 problems.append(
                     f"{field}: needs format json (a path into a JSON body), not {self.format}"
                 )
+        problems += self._pagination_problems()
         if self.backoff_base_s > self.backoff_max_s:
             problems.append(
                 f"backoff_base_s: {self.backoff_base_s} is greater than "
@@ -222,6 +262,38 @@ class HttpPullConfig(_Strict):
         if problems:
             raise ValueError("\n  ".join(problems))
         return self
+
+    def _pagination_problems(self) -> list[str]:
+        page, inc = self.pagination, self.incremental
+        if isinstance(page, KeysetPagination) and (inc is None or inc.id_field is None):
+            return [
+                "pagination.type: keyset pages by the position (incremental.cursor_field, "
+                "incremental.id_field); set incremental with id_field and id_param"
+            ]
+        if (
+            isinstance(page, PageNumberPagination | OffsetPagination)
+            and inc is not None
+            and not page.reread_until_stable
+        ):
+            return [
+                f"pagination.type: {page.type} with incremental loses records when the API "
+                "changes during a pull (an updated record moves to the end of the order and "
+                "shifts a later one past a page boundary; the cursor then moves past it). Use "
+                "type: keyset with incremental.id_field and id_param if the API can filter by "
+                "(cursor, id); else set pagination.reread_until_stable: true"
+            ]
+        return []
+
+    def concurrency_warning(self) -> str | None:
+        """Why this config may miss records the API changes during a pull, or ``None`` if safe."""
+        page = self.pagination
+        if self.incremental is not None and isinstance(page, CursorPagination | NextLinkPagination):
+            return (
+                f"source {self.name!r}: incremental with {page.type} pagination is safe under "
+                "concurrent updates only if the API's page tokens or links are keyset positions, "
+                "not page numbers or offsets; prefer type: keyset (connectors/http_pull/README.md)"
+            )
+        return None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HttpPullConfig:

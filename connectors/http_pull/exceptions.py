@@ -4,6 +4,8 @@
   missing (e.g. the auth token variable is not set). Fix the config; retrying will not help.
 - :class:`HttpPullUnavailableError` (retryable): the API could not be reached or kept answering
   with a transient failure (timeout, connection error, 5xx, 429) after the bounded retries.
+- :class:`HttpPullUnstableError` (retryable): re-reading a page-numbered window never settled
+  (the API changed during every pass); nothing was returned.
 - :class:`HttpPullUnreadableError` (terminal): the API answered, but not with what the config
   describes (401/403/404 and other 4xx, a body that is not the configured format, a missing
   ``record_path``, pagination that loops).
@@ -46,6 +48,22 @@ class HttpPullUnavailableError(SourceUnavailableError):
         super().__init__(
             f"source {source!r}: GET {url} failed after {attempts} attempt(s); last problem: "
             f"{problem}. The API is unavailable; nothing was returned, retry the run later."
+        )
+
+
+class HttpPullUnstableError(SourceUnavailableError):
+    """Retryable: every re-read of the window found records the earlier reads had missed."""
+
+    def __init__(self, *, source: str, url: str, passes: int) -> None:
+        self.source = source
+        self.url = url
+        self.passes = passes
+        super().__init__(
+            f"source {source!r}: GET {url}: the API kept changing while it was read: each of "
+            f"{passes} passes over the window (pagination.max_passes) found records the earlier "
+            "passes had missed, so a record may still be hidden; nothing was returned. Retry the "
+            "run later, or use keyset pagination if the API supports it "
+            "(connectors/http_pull/README.md)."
         )
 
 

@@ -8,6 +8,10 @@ refuses a request it already made, so a misbehaving API cannot make a pull loop 
 - ``page_number``: ``?page=start, start+1, ...`` (plus the page size parameter when configured).
 - ``offset``: ``?offset=0&limit=L``; the next offset adds the number of records *received*, so an
   API that caps the page size below ``limit`` loses nothing.
+- ``keyset``: ``?updated_since=<cursor of the last record>&after_id=<its id>``: the records after
+  the last one received in ``(cursor_field, id_field)`` order. Stable while the API changes: a
+  position does not shift when records move, so nothing is skipped. Stops on a page with no
+  record after the requested position (the reader computes ``Page.last``).
 - ``cursor``: ``?cursor=<value at cursor_path in the previous body>``.
 - ``next_link``: the URL at ``next_path`` in the body, or the ``Link: <...>; rel="next"``
   header; relative links resolve against the page's URL. Links to another origin are refused,
@@ -23,12 +27,15 @@ from urllib.parse import urljoin, urlsplit
 
 from connectors.http_pull.config import (
     CursorPagination,
+    IncrementalConfig,
+    KeysetPagination,
     NextLinkPagination,
     NoPagination,
     OffsetPagination,
     PageNumberPagination,
     Pagination,
 )
+from connectors.http_pull.cursor import Cursor
 from connectors.http_pull.records import get_path
 
 
@@ -48,12 +55,14 @@ class PageRequest:
 
 @dataclass(frozen=True)
 class Page:
-    """What a paginator may look at: the page's URL, record count, JSON body and Link header."""
+    """What a paginator may look at: the page's URL, record count, JSON body and Link header,
+    and (keyset) the position of its last record after the requested one (``None``: none)."""
 
     url: str
     records: int
     body: Any = None
     next_link_header: str | None = None
+    last: Cursor | None = None
 
 
 class Paginator(ABC):
@@ -108,6 +117,22 @@ class _Offset(Paginator):
         return self._at(
             request.url, request.params, int(request.params[self.cfg.offset_param]) + page.records
         )
+
+
+class _Keyset(Paginator):
+    def __init__(self, cfg: KeysetPagination, incremental: IncrementalConfig) -> None:
+        assert incremental.id_param is not None  # the config requires it for keyset
+        self.cfg, self.param, self.id_param = cfg, incremental.param, incremental.id_param
+
+    def first(self, url: str, params: dict[str, str]) -> PageRequest:
+        extra = {self.cfg.size_param: str(self.cfg.page_size)} if self.cfg.size_param else {}
+        return PageRequest(url, {**params, **extra})
+
+    def next(self, request: PageRequest, page: Page) -> PageRequest | None:
+        if page.last is None or page.last.id is None:
+            return None
+        position = {self.param: page.last.value, self.id_param: page.last.id}
+        return PageRequest(request.url, {**request.params, **position})
 
 
 class _Cursor(Paginator):
@@ -171,8 +196,12 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, f"{parts.hostname or ''}:{port}"
 
 
-def make_paginator(cfg: Pagination) -> Paginator:
-    """A fresh paginator for one pull (paginators hold per-pull state)."""
+def make_paginator(cfg: Pagination, incremental: IncrementalConfig | None = None) -> Paginator:
+    """A fresh paginator for one pass of a pull (paginators hold per-pass state)."""
+    if isinstance(cfg, KeysetPagination):
+        if incremental is None or incremental.id_param is None:
+            raise PaginationError("keyset pagination needs incremental.id_field and id_param")
+        return _Keyset(cfg, incremental)
     if isinstance(cfg, NoPagination):
         return _Single()
     if isinstance(cfg, PageNumberPagination):

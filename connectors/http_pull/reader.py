@@ -2,22 +2,27 @@
 
 Two ways to use it:
 
-- Two steps (what the orchestration does, so the cursor moves only after the lake commit)::
+- Two steps (what the pipeline does, so the cursor is recorded with the rows it covers)::
 
-      result = source.fetch(spool_dir)              # all pages -> one NDJSON spool file
-      manifest = source.manifest(result)            # sha256/size known now
+      result = source.fetch(spool_dir, since=committed)  # all pages -> one NDJSON spool file
+      manifest = source.manifest(result)                 # sha256/size known now
       for batch in read_spool(result.spool_path, batch_rows, columns=result.columns):
-          ...                                       # enforce contract, commit to the lake
-      cursor_store.set(source.name, result.new_cursor)   # only after the commit succeeded
+          ...               # enforce the contract, commit to the lake with result.new_cursor
 
 - The :class:`~connectors.base.Source` interface: ``discover()`` returns one
   :class:`~connectors.base.SourceObject` describing the pull a run would do now (its ``uri`` is
-  the URL with the cursor parameter; ``sha256`` is empty until read), and ``read(obj)`` fetches
+  the URL with the cursor parameters; ``sha256`` is empty until read), and ``read(obj)`` fetches
   into ``spool_dir`` then yields the batches; ``source.last_result`` holds the
   :class:`PullResult` (with the manifest's sha256) once the first batch is out.
 
-Neither path saves a cursor: see :mod:`connectors.http_pull.cursor` for the contract. A failing
-pull raises before anything is returned and leaves no spool file behind.
+Neither path saves a cursor: see :mod:`connectors.http_pull.cursor`. A failing pull raises before
+anything is returned and leaves no spool file behind. A finished spool has a description beside
+it (``<spool>.pull.json``, :meth:`PullResult.save`), so a pull killed before its commit can be
+finished by the next run (:func:`connectors.http_pull.spool.leftover_pulls`).
+
+Concurrent updates: ``keyset`` pagination is stable; ``page_number``/``offset`` are made safe by
+re-reading the window until a pass finds nothing new (``reread_until_stable``); the config
+refuses them for incremental pulls otherwise. See the package README.
 
 The auth token is read from the environment variable named in ``auth.token_env`` when a pull
 starts (never at import); pass ``environ`` to supply it from the settings layer.
@@ -25,6 +30,8 @@ starts (never at import); pass ``environ`` to supply it from the settings layer.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import random
 import tempfile
@@ -40,24 +47,31 @@ import httpx
 from connectors.base import DEFAULT_BATCH_ROWS, Manifest, Source, SourceObject
 from connectors.http_pull.client import RetryingClient, RetryPolicy
 from connectors.http_pull.config import HttpPullConfig
-from connectors.http_pull.cursor import CursorMax, CursorStore
-from connectors.http_pull.exceptions import HttpPullConfigError, HttpPullUnreadableError
-from connectors.http_pull.paginate import Page, PageRequest, make_paginator
-from connectors.http_pull.records import get_path, parse_body
-from connectors.http_pull.spool import SpoolWriter, read_spool
+from connectors.http_pull.cursor import Cursor, CursorStore, fsync_dir
+from connectors.http_pull.exceptions import HttpPullConfigError
+from connectors.http_pull.spool import SIDECAR_SUFFIX, SpoolWriter, read_spool
+from connectors.http_pull.walk import PageWalk, base_params
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+log = logging.getLogger(__name__)
+_SAVED: Any = object()  # ``fetch(since=...)`` not given: start from the cursor store
+
 
 @dataclass(frozen=True)
 class PullResult:
-    """What one pull fetched. ``new_cursor`` is to be saved only after a successful commit."""
+    """What one pull fetched. ``new_cursor`` belongs in the commit of these records.
+
+    ``skipped`` counts records the API sent at or before the position asked for (an inclusive
+    filter): they were read by an earlier pull and are not in the spool. ``passes`` is the number
+    of reads of the window (more than one with ``reread_until_stable``).
+    """
 
     source: str
     uri: str
-    since: str | None
-    new_cursor: str | None
+    since: Cursor | None
+    new_cursor: Cursor | None
     spool_path: Path
     sha256: str
     size: int
@@ -66,17 +80,77 @@ class PullResult:
     pages: int
     requests: int
     retries: int
+    passes: int = 1
+    skipped: int = 0
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def source_object(self) -> SourceObject:
-        """The manifest entry: same cursor and same bytes give the same manifest id."""
+        """The manifest entry: same bytes give the same content id (the idempotency key)."""
         return SourceObject(
             uri=self.uri,
             sha256=self.sha256,
             size=self.size,
             mtime=self.fetched_at,
-            cursor=self.since,
+            cursor=self.since.text() if self.since else None,
         )
+
+    @property
+    def sidecar_path(self) -> Path:
+        return self.spool_path.with_name(self.spool_path.name + SIDECAR_SUFFIX)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "uri": self.uri,
+            "since": self.since.to_dict() if self.since else None,
+            "new_cursor": self.new_cursor.to_dict() if self.new_cursor else None,
+            "spool": self.spool_path.name,
+            "sha256": self.sha256,
+            "size": self.size,
+            "records": self.records,
+            "columns": list(self.columns),
+            "pages": self.pages,
+            "requests": self.requests,
+            "retries": self.retries,
+            "passes": self.passes,
+            "skipped": self.skipped,
+            "fetched_at": self.fetched_at.isoformat(),
+        }
+
+    def save(self) -> None:
+        """Write the description beside the spool, atomically (``<spool>.pull.json``)."""
+        tmp = self.sidecar_path.with_name(self.sidecar_path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.sidecar_path)
+        fsync_dir(self.sidecar_path.parent)
+
+    @classmethod
+    def load(cls, sidecar: Path) -> PullResult:
+        """The description saved beside a spool; ``ValueError`` when it is not one."""
+        try:
+            d = json.loads(sidecar.read_text(encoding="utf-8"))
+            return cls(
+                source=str(d["source"]),
+                uri=str(d["uri"]),
+                since=Cursor.from_dict(d["since"]) if d.get("since") else None,
+                new_cursor=Cursor.from_dict(d["new_cursor"]) if d.get("new_cursor") else None,
+                spool_path=sidecar.with_name(str(d["spool"])),
+                sha256=str(d["sha256"]),
+                size=int(d["size"]),
+                records=int(d["records"]),
+                columns=tuple(str(c) for c in d["columns"]),
+                pages=int(d["pages"]),
+                requests=int(d["requests"]),
+                retries=int(d["retries"]),
+                passes=int(d.get("passes", 1)),
+                skipped=int(d.get("skipped", 0)),
+                fetched_at=datetime.fromisoformat(d["fetched_at"]),
+            )
+        except (OSError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{sidecar} is not a pull description: {err}") from err
 
 
 class HttpPullSource(Source):
@@ -130,30 +204,36 @@ class HttpPullSource(Source):
 
     # -- cursor -----------------------------------------------------------------------------
 
-    def current_cursor(self) -> str | None:
-        """The cursor the next pull starts from: the saved one, else the config's ``initial``."""
+    def current_cursor(self) -> Cursor | None:
+        """The cursor the next pull starts from: the cached one, else the config's ``initial``.
+
+        The pipeline does not use this: it starts from the cursor committed in the lake.
+        """
         inc = self.config.incremental
         if inc is None:
             return None
         saved = self.cursor_store.get(self.name) if self.cursor_store else None
-        return saved if saved is not None else inc.initial
+        return saved if saved is not None else self.initial_cursor()
 
-    def request_uri(self, since: str | None) -> str:
-        """The base URL with the static params and the cursor parameter: the pull's identity."""
+    def initial_cursor(self) -> Cursor | None:
+        """The config's ``incremental.initial`` (where a source with nothing committed starts)."""
+        inc = self.config.incremental
+        return Cursor(inc.initial) if inc is not None and inc.initial is not None else None
+
+    def request_uri(self, since: Cursor | str | None) -> str:
+        """The base URL with the static params and the cursor parameters: the pull's identity."""
         return str(httpx.URL(self.config.url).copy_merge_params(self._base_params(since)))
 
-    def _base_params(self, since: str | None) -> dict[str, str]:
-        params = dict(self.config.params)
-        if self.config.incremental and since is not None:
-            params[self.config.incremental.param] = since
-        return params
+    def _base_params(self, since: Cursor | str | None) -> dict[str, str]:
+        return base_params(self.config, Cursor.parse(since))
 
     # -- Source interface -------------------------------------------------------------------
 
     def discover(self) -> list[SourceObject]:
         """One object: the pull a run would do now (sha256 is known only after ``read``)."""
         since = self.current_cursor()
-        return [SourceObject(uri=self.request_uri(since), sha256="", size=0, cursor=since)]
+        text = since.text() if since else None
+        return [SourceObject(uri=self.request_uri(since), sha256="", size=0, cursor=text)]
 
     def read(
         self, obj: SourceObject, *, batch_rows: int = DEFAULT_BATCH_ROWS
@@ -178,102 +258,59 @@ class HttpPullSource(Source):
         self,
         spool_dir: str | Path | None = None,
         *,
-        since: str | None = None,
+        since: Cursor | str | None = _SAVED,
         full_refresh: bool = False,
     ) -> PullResult:
         """Read every page into a new spool file in ``spool_dir`` and describe it.
 
         Args:
             spool_dir: directory for the spool (default: the ``spool_dir`` given at construction).
-            since: cursor to resume from (default: :meth:`current_cursor`).
+            since: position to resume from; ``None`` means nothing is committed yet (start from
+                the config's ``initial``); not given: :meth:`current_cursor` (the cache).
             full_refresh: ignore any cursor and read everything.
 
         Raises:
             HttpPullUnavailableError: retries ran out (retryable); no spool is left behind.
-            HttpPullUnreadableError: 3xx/4xx, a body that does not fit the config, a pagination
-                loop (terminal).
+            HttpPullUnstableError: re-reads never settled (retryable); no spool is left behind.
+            HttpPullUnreadableError: 3xx/4xx, a body that does not fit the config, records out
+                of keyset order, a pagination loop (terminal).
             HttpPullConfigError: the token variable is not set.
         """
         directory = spool_dir if spool_dir is not None else self.spool_dir
         if directory is None:
             raise HttpPullConfigError(self.name, ["spool_dir: give fetch() a spool directory"])
         if full_refresh or self.config.incremental is None:
-            since = None
-        elif since is None:
-            since = self.current_cursor()
+            start = None
+        elif since is _SAVED:
+            start = self.current_cursor()
+        else:
+            start = Cursor.parse(since) if since is not None else self.initial_cursor()
+        warning = self.config.concurrency_warning()
+        if warning:
+            log.warning("%s", warning)
         with self._client() as client, SpoolWriter(directory, source=self.name) as spool:
-            pages, new_cursor = self._pull_pages(client, spool, since)
+            pull = PageWalk(self.config, client, spool, start)
+            pull.run()
             spooled = spool.finish()
             stats = client.stats
-        return PullResult(
+        result = PullResult(
             source=self.name,
-            uri=self.request_uri(since),
-            since=since,
-            new_cursor=new_cursor,
+            uri=self.request_uri(start),
+            since=start,
+            new_cursor=pull.tracker.cursor if self.config.incremental else None,
             spool_path=spooled.path,
             sha256=spooled.sha256,
             size=spooled.size,
             records=spooled.records,
             columns=spooled.columns,
-            pages=pages,
+            pages=pull.pages,
             requests=stats.requests,
             retries=stats.retries,
+            passes=pull.passes,
+            skipped=pull.skipped,
         )
-
-    def _pull_pages(
-        self, client: RetryingClient, spool: SpoolWriter, since: str | None
-    ) -> tuple[int, str | None]:
-        """Request page after page into ``spool``; return (pages, new cursor)."""
-        cfg = self.config
-        cursor_field = cfg.incremental.cursor_field if cfg.incremental else None
-        tracker = CursorMax(since)
-        paginator = make_paginator(cfg.pagination)
-        request: PageRequest | None = paginator.first(cfg.url, self._base_params(since))
-        seen: set[Any] = set()
-        pages = 0
-        while request is not None:
-            shown = client.shown(str(httpx.URL(request.url).copy_merge_params(request.params)))
-            if pages >= cfg.pagination.max_pages or request.key in seen:
-                why = (
-                    f"more than pagination.max_pages ({cfg.pagination.max_pages}) pages"
-                    if pages >= cfg.pagination.max_pages
-                    else "the API sent the same next page twice"
-                )
-                raise HttpPullUnreadableError(
-                    source=self.name,
-                    url=shown,
-                    problem=f"pagination loop: {why}; check the pagination settings",
-                )
-            seen.add(request.key)
-            response = client.get(request.url, params=request.params)
-            pages += 1
-            try:
-                body, records = parse_body(
-                    response.content,
-                    charset=response.charset_encoding,
-                    fmt=cfg.format,
-                    record_path=cfg.record_path,
-                )
-                for record in records:
-                    if cursor_field is not None:
-                        tracker.update(get_path(record, cursor_field))
-                    spool.write(record)
-                request = paginator.next(request, self._page(response, len(records), body))
-            except ValueError as err:  # BodyError, PaginationError, mixed cursor kinds
-                raise HttpPullUnreadableError(
-                    source=self.name,
-                    url=shown,
-                    problem=client.redact(str(err)),
-                    status=response.status_code,
-                ) from err
-        return pages, (tracker.value if cursor_field is not None else None)
-
-    @staticmethod
-    def _page(response: httpx.Response, records: int, body: Any) -> Page:
-        link = response.links.get("next", {}).get("url")
-        return Page(
-            url=str(response.request.url), records=records, body=body, next_link_header=link
-        )
+        result.save()
+        return result
 
     def _client(self) -> RetryingClient:
         cfg = self.config

@@ -8,16 +8,23 @@ import)::
 
 Endpoints:
 
-- ``GET /products?page=1&page_size=10&updated_since=<ISO-8601>``: products with ``updated_at``
-  strictly after ``updated_since``, ordered by ``(updated_at, id)``, as
-  ``{"data": {"items": [...]}, "page", "page_size", "total", "links": {"next": url | null}}``
-  plus a ``Link: <...>; rel="next"`` header. Needs ``Authorization: Bearer <token>``.
-- ``POST /products/{id}/touch``: sets a product's ``updated_at`` to now (to demo incremental
-  pulls). Needs the token.
+- ``GET /products?updated_since=<ISO-8601>&after_id=<id>&page_size=10``: keyset pages, the
+  products after the position ``(updated_since, after_id)`` in ``(updated_at, id)`` order
+  (without ``after_id``: ``updated_at`` strictly after ``updated_since``), as
+  ``{"data": {"items": [...]}, "page_size", "total", "links": {"next": url | null}}`` plus a
+  ``Link: <...>; rel="next"`` header whose URL carries the last item's position. Stable while
+  products change: an update moves a product to the end of the order and shifts nothing.
+- ``GET /products?page=2&page_size=10&updated_since=...`` or ``?offset=20&limit=10``: the same
+  order by page number or offset (for clients that can only count; records shift between pages
+  when products change).
+- ``POST /products/{id}/touch``: a new version of a product: ``updated_at`` becomes now (always
+  after every earlier ``updated_at``). Needs the token.
 - ``GET /health``: no auth.
 
-A matching source config is in the package README (``page_number`` pagination, ``record_path:
-data.items``, ``incremental: {cursor_field: updated_at, param: updated_since}``).
+Every version a product ever had is appended to ``app.state.history`` (the API's own record, so
+tests can check that a pull got every version). A matching source config is in the package
+README (``keyset`` pagination, ``record_path: data.items``, ``incremental: {cursor_field:
+updated_at, param: updated_since, id_field: id, id_param: after_id}``).
 """
 
 from __future__ import annotations
@@ -83,6 +90,26 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return int(raw)
 
 
+def _when(product: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(product["updated_at"])
+
+
+def touch_product(app: Starlette, product_id: int) -> dict[str, Any] | None:
+    """Make a new version of a product (as ``POST /products/{id}/touch`` does); None if unknown.
+
+    Its ``updated_at`` is now, or a microsecond after the newest ``updated_at`` if the clock is
+    behind, so every version has its own ``(id, updated_at)`` and moves to the end of the order.
+    """
+    products = app.state.products
+    newest = max((_when(p) for p in products), default=_EPOCH)
+    for product in products:
+        if product["id"] == product_id:
+            product["updated_at"] = _iso(max(datetime.now(UTC), newest + timedelta(microseconds=1)))
+            app.state.history.append(dict(product))
+            return product
+    return None
+
+
 def create_app(
     *,
     token: str,
@@ -90,7 +117,8 @@ def create_app(
     default_page_size: int = 10,
     max_page_size: int = 100,
 ) -> Starlette:
-    """The app; its products live in ``app.state.products`` (a list you may change in tests)."""
+    """The app; its products live in ``app.state.products`` (a list you may change in tests) and
+    every version they had in ``app.state.history``."""
     if not token:
         raise ValueError("the sample API needs a non-empty bearer token")
     expected = f"Bearer {token}".encode()
@@ -103,29 +131,40 @@ def create_app(
         if not authorised(request):
             return _error(401, "missing or invalid bearer token", **{"WWW-Authenticate": "Bearer"})
         try:
+            paged = "page" in request.query_params or "offset" in request.query_params
             page = _int_param(request, "page", 1, 1, 1_000_000)
             size = _int_param(request, "page_size", default_page_size, 1, max_page_size)
+            size = _int_param(request, "limit", size, 1, max_page_size)
+            offset = _int_param(request, "offset", (page - 1) * size, 0, 10**9)
+            after_id = _int_param(request, "after_id", 0, 0, 2**63 - 1)
+            keyset = "after_id" in request.query_params
             since_raw = request.query_params.get("updated_since")
             since = datetime.fromisoformat(since_raw) if since_raw else None
         except ValueError as err:
             return _error(400, str(err))
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        rows = sorted(
-            request.app.state.products,
-            key=lambda p: (datetime.fromisoformat(p["updated_at"]), p["id"]),
-        )
-        if since is not None:
-            rows = [p for p in rows if datetime.fromisoformat(p["updated_at"]) > since]
-        items = rows[(page - 1) * size : page * size]
+        rows = sorted(request.app.state.products, key=lambda p: (_when(p), p["id"]))
+        if since is not None and keyset:
+            rows = [p for p in rows if (_when(p), p["id"]) > (since, after_id)]
+        elif since is not None:
+            rows = [p for p in rows if _when(p) > since]
+        items = rows[offset : offset + size]
         next_url = None
         headers = {}
-        if page * size < len(rows):
-            next_url = str(request.url.include_query_params(page=page + 1, page_size=size))
+        if offset + size < len(rows):
+            if "offset" in request.query_params:
+                next_url = str(request.url.include_query_params(offset=offset + size, limit=size))
+            elif paged:
+                next_url = str(request.url.include_query_params(page=page + 1, page_size=size))
+            else:
+                last = items[-1]
+                position = {"updated_since": last["updated_at"], "after_id": last["id"]}
+                next_url = str(request.url.include_query_params(**position, page_size=size))
             headers["Link"] = f'<{next_url}>; rel="next"'
         body = {
             "data": {"items": items},
-            "page": page,
+            **({"page": page} if paged else {}),
             "page_size": size,
             "total": len(rows),
             "links": {"next": next_url},
@@ -136,11 +175,10 @@ def create_app(
         if not authorised(request):
             return _error(401, "missing or invalid bearer token", **{"WWW-Authenticate": "Bearer"})
         wanted = request.path_params["product_id"]
-        for product in request.app.state.products:
-            if product["id"] == wanted:
-                product["updated_at"] = _iso(datetime.now(UTC))
-                return JSONResponse(product)
-        return _error(404, f"no product {wanted}")
+        product = touch_product(request.app, wanted)
+        if product is None:
+            return _error(404, f"no product {wanted}")
+        return JSONResponse(product)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -155,6 +193,7 @@ def create_app(
     app.state.products = [
         dict(p) for p in (products if products is not None else sample_products())
     ]
+    app.state.history = [dict(p) for p in app.state.products]
     return app
 
 

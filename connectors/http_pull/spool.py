@@ -8,12 +8,21 @@ complete, and its sha256/size are those of the final file. A failed pull calls
 :func:`read_spool` streams a spool back as ``pyarrow.RecordBatch`` objects of at most
 ``batch_rows`` rows, every column ``string`` (see :func:`connectors.http_pull.records.cell`), with
 the same columns in every batch (the union of the records' keys, in first-seen order).
+
+Left over after a kill: a ``.part`` file (the pull never finished: never data), a finished spool
+without its description (killed before :meth:`PullResult.save`: never committed, never data) or a
+finished spool with its ``.pull.json`` description (a complete pull whose commit may or may not
+have happened). :func:`clear_unfinished` removes the first two kinds; :func:`finished_pulls` lists
+the third for the caller to settle against the lake. Only call them while holding the source's
+lock (:class:`SpoolLock`): a concurrent pull's files look exactly like a dead one's.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +35,9 @@ from connectors.http_pull.records import cell, loads, to_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+SIDECAR_SUFFIX = ".pull.json"
+LOCK_NAME = ".lock"
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,81 @@ class SpoolWriter:
     def abort(self) -> None:
         self._file.close()
         self._part.unlink(missing_ok=True)
+
+
+def finished_pulls(spool_dir: str | Path) -> list[Path]:
+    """Descriptions (``.pull.json``) of finished spools in ``spool_dir``, oldest first."""
+    directory = Path(spool_dir)
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob(f"*.ndjson{SIDECAR_SUFFIX}") if p.is_file())
+
+
+def clear_unfinished(spool_dir: str | Path) -> list[Path]:
+    """Remove what killed pulls left that is not a finished, described spool; return it."""
+    directory = Path(spool_dir)
+    if not directory.is_dir():
+        return []
+    removed = []
+    for path in directory.iterdir():
+        name = path.name
+        if not path.is_file() or name == LOCK_NAME:
+            continue
+        if name.endswith(SIDECAR_SUFFIX):
+            spool_gone = not path.with_name(name.removesuffix(SIDECAR_SUFFIX)).exists()
+            stale = spool_gone
+        elif name.endswith(".ndjson"):
+            stale = not path.with_name(name + SIDECAR_SUFFIX).exists()
+        else:
+            stale = name.endswith((".part", ".tmp"))
+        if stale:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def remove_pull(spool: Path) -> None:
+    """Delete a spool and its description (description last, so a crash leaves no orphan)."""
+    spool.unlink(missing_ok=True)
+    spool.with_name(spool.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
+
+
+class SpoolLock:
+    """An exclusive lock on one source's spool folder: one pull of a source at a time here.
+
+    ``flock`` on ``<spool_dir>/.lock``; the kernel releases it when the holder dies, so a killed
+    pull never leaves it held. Waits up to ``wait_s`` (polling), then raises ``TimeoutError``.
+    It serialises pulls that share this folder (one machine); see the package README.
+    """
+
+    def __init__(self, spool_dir: str | Path, *, wait_s: float = 60.0) -> None:
+        self.path = Path(spool_dir) / LOCK_NAME
+        self.wait_s = wait_s
+        self._fd: int | None = None
+
+    def __enter__(self) -> SpoolLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise TimeoutError(
+                        f"another pull holds {self.path} for more than {self.wait_s:g} s"
+                    ) from None
+                time.sleep(0.05)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def spool_columns(path: str | Path) -> tuple[str, ...]:

@@ -98,9 +98,15 @@ class FakeApi:
     always: dict[str, str] = field(default_factory=dict)
     log: list[tuple[str, str, bool]] = field(default_factory=list)
     stuck_cursor: bool = False  # /cursor always answers next_cursor=c5 (a pagination loop)
+    inclusive: bool = False  # /keyset filters updated_at >= updated_since and ignores after_id
+    unsorted: bool = False  # /keyset serves each page in reverse order
+    growing: bool = False  # every request adds a record newer than all (an API that never settles)
 
     def reset(self) -> None:
         self.stuck_cursor = False
+        self.inclusive = False
+        self.unsorted = False
+        self.growing = False
         self.records = make_records()
         self.faults.clear()
         self.always.clear()
@@ -112,21 +118,34 @@ class FakeApi:
     def app(self) -> Starlette:
         routes = [
             Route(f"/{name}", self._handler(name))
-            for name in ("pages", "offset", "cursor", "links", "link_header", "ndjson", "csv")
+            for name in ("pages", "offset", "cursor", "links", "link_header", "ndjson", "csv", "keyset")
         ]
         return Starlette(routes=routes)
 
-    def _visible(self, request: Request) -> list[dict[str, Any]]:
+    def _visible(self, request: Request, endpoint: str) -> list[dict[str, Any]]:
         since = request.query_params.get("updated_since")
-        return [r for r in self.records if since is None or r["updated_at"] > since]
+        after = request.query_params.get("after_id")
+        if since is None:
+            return list(self.records)
+        if endpoint == "keyset" and self.inclusive:
+            return [r for r in self.records if r["updated_at"] >= since]
+        if endpoint == "keyset" and after is not None:
+            return [r for r in self.records if (r["updated_at"], r["id"]) > (since, int(after))]
+        return [r for r in self.records if r["updated_at"] > since]
 
     def _handler(self, endpoint: str) -> Any:
         async def handle(request: Request) -> Response:
             authorised = request.headers.get("authorization") == f"Bearer {TOKEN}"
             self.log.append((endpoint, request.url.query, authorised))
-            rows = self._visible(request)
+            if self.growing:
+                n = len(self.records) + 1
+                stamp = f"2024-03-02T{n // 60:02d}:{n % 60:02d}:00Z"
+                self.records.append({**self.records[0], "id": n, "updated_at": stamp})
+            rows = self._visible(request, endpoint)
             q = request.query_params
-            if endpoint in ("pages", "ndjson"):
+            if endpoint == "keyset":  # the position is the filter: every page starts at 0
+                size, start = int(q.get("page_size", PAGE)), 0
+            elif endpoint in ("pages", "ndjson"):
                 size = int(q.get("page_size", PAGE))
                 start = (int(q.get("page", 1)) - 1) * size
             elif endpoint in ("offset", "csv"):
@@ -144,6 +163,8 @@ class FakeApi:
             if not authorised:
                 return JSONResponse({"error": "bad token"}, status_code=401)
             items = rows[start : start + size]
+            if endpoint == "keyset" and self.unsorted:
+                items = items[::-1]
             nxt = start + size if start + size < len(rows) else None
             if endpoint == "cursor" and self.stuck_cursor:
                 nxt = PAGE
@@ -174,6 +195,8 @@ def _render(
         return Response(_dump({"data": {"items": items}}), media_type="application/json")
     if endpoint == "offset":
         return Response(_dump({"results": items}), media_type="application/json")
+    if endpoint == "keyset":
+        return Response(_dump({"items": items}), media_type="application/json")
     if endpoint == "cursor":
         body = {"items": items, "meta": {"next_cursor": f"c{nxt}" if nxt is not None else None}}
         return Response(_dump(body), media_type="application/json")

@@ -22,10 +22,29 @@ def _base(**extra: object) -> dict[str, object]:
     }
 
 
+INCREMENTAL = {"cursor_field": "updated_at", "param": "updated_since"}
+KEYSET_INCREMENTAL = {**INCREMENTAL, "id_field": "id", "id_param": "after_id"}
+
+
 def test_a_full_config_loads_with_every_pagination_style() -> None:
     styles = [
-        {"type": "page_number", "page_param": "p", "start": 0, "size_param": "n", "page_size": 50},
-        {"type": "offset", "offset_param": "skip", "limit_param": "take", "limit": 10},
+        {
+            "type": "page_number",
+            "page_param": "p",
+            "start": 0,
+            "size_param": "n",
+            "page_size": 50,
+            "reread_until_stable": True,
+        },
+        {
+            "type": "offset",
+            "offset_param": "skip",
+            "limit_param": "take",
+            "limit": 10,
+            "reread_until_stable": True,
+            "max_passes": 3,
+        },
+        {"type": "keyset", "size_param": "limit", "page_size": 200},
         {"type": "cursor", "cursor_param": "after", "cursor_path": "meta.next"},
         {"type": "next_link", "next_path": "links.next"},
         {"type": "next_link"},
@@ -38,11 +57,49 @@ def test_a_full_config_loads_with_every_pagination_style() -> None:
                 auth={"token_env": "PRODUCTS_TOKEN"},
                 record_path="data.items",
                 pagination=style,
-                incremental={"cursor_field": "updated_at", "param": "updated_since"},
+                incremental=KEYSET_INCREMENTAL,
                 schedule="*/15 * * * *",
             )
         )
         assert cfg.pagination.type == style["type"]
+
+
+@pytest.mark.parametrize("style", ["page_number", "offset"])
+def test_an_incremental_pull_by_page_numbers_or_offsets_is_refused_unless_it_rereads(
+    style: str,
+) -> None:
+    with pytest.raises(HttpPullConfigError) as info:
+        HttpPullConfig.from_dict(_base(pagination={"type": style}, incremental=INCREMENTAL))
+    text = str(info.value)
+    assert f"pagination.type: {style} with incremental loses records" in text
+    assert "type: keyset" in text and "reread_until_stable: true" in text
+    safe = {"type": style, "reread_until_stable": True}
+    assert HttpPullConfig.from_dict(_base(pagination=safe, incremental=INCREMENTAL))
+    # a full pull each time reads everything again: nothing to refuse
+    assert HttpPullConfig.from_dict(_base(pagination={"type": style})).incremental is None
+
+
+def test_keyset_pagination_needs_the_id_of_the_position() -> None:
+    with pytest.raises(HttpPullConfigError, match="keyset pages by the position .* id_param"):
+        HttpPullConfig.from_dict(_base(pagination={"type": "keyset"}, incremental=INCREMENTAL))
+    with pytest.raises(HttpPullConfigError, match="id_field and id_param go together"):
+        HttpPullConfig.from_dict(_base(incremental={**INCREMENTAL, "id_field": "id"}))
+    cfg = HttpPullConfig.from_dict(
+        _base(pagination={"type": "keyset"}, incremental=KEYSET_INCREMENTAL)
+    )
+    assert cfg.concurrency_warning() is None
+
+
+@pytest.mark.parametrize(
+    "pagination", [{"type": "cursor", "cursor_path": "next"}, {"type": "next_link"}]
+)
+def test_incremental_with_opaque_page_tokens_warns_that_safety_depends_on_the_api(
+    pagination: dict[str, str],
+) -> None:
+    cfg = HttpPullConfig.from_dict(_base(pagination=pagination, incremental=INCREMENTAL))
+    warning = cfg.concurrency_warning()
+    assert warning is not None and "only if the API's page tokens or links are keyset" in warning
+    assert HttpPullConfig.from_dict(_base(pagination=pagination)).concurrency_warning() is None
 
 
 def test_every_problem_is_reported_at_once_with_its_field() -> None:
@@ -149,3 +206,4 @@ def test_the_readme_yaml_example_is_a_valid_config() -> None:
     block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
     [config] = [HttpPullConfig.from_dict(entry) for entry in yaml.safe_load(block)["sources"]]
     assert config.incremental is not None and config.incremental.cursor_field == "updated_at"
+    assert config.pagination.type == "keyset" and config.incremental.id_field == "id"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from connectors.http_pull import HttpPullSource, read_spool
+from connectors.http_pull import HttpPullSource, PullResult, read_spool
 
 from .server import FakeApi
 
@@ -31,7 +31,11 @@ def test_fetch_describes_the_spool_it_wrote(
     assert result.size == len(data)
     assert result.records == len(data.splitlines()) == 23
     assert result.columns == ("id", "name", "price", "meta", "note", "updated_at")
-    assert [p.name for p in (tmp_path / "spool").iterdir()] == [result.spool_path.name]  # no .part
+    assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == [
+        result.spool_path.name,
+        result.sidecar_path.name,  # its description, so a killed run's spool can be settled
+    ]  # no .part
+    assert PullResult.load(result.sidecar_path) == result
 
 
 def test_spool_batches_are_bounded_and_every_column_is_text(

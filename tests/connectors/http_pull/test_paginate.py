@@ -85,9 +85,10 @@ def test_the_incremental_parameter_is_sent_on_every_page(
     make_source: Make, fake_api: FakeApi, tmp_path: Path
 ) -> None:
     incremental = {"cursor_field": "updated_at", "param": "updated_since"}
-    result = make_source("offset", incremental=incremental, **STYLES["offset"]).fetch(
-        tmp_path, since="2024-03-01T10:00:00Z"
-    )
+    rereads = {"type": "offset", "limit": 5, "reread_until_stable": True}
+    result = make_source(
+        "offset", incremental=incremental, **{**STYLES["offset"], "pagination": rereads}
+    ).fetch(tmp_path, since="2024-03-01T10:00:00Z")
     assert _ids(result.spool_path) == list(range(11, 24))
     assert all(
         "updated_since=2024-03-01T10%3A00%3A00Z" in q for q in fake_api.requests_to("offset")

@@ -10,7 +10,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from connectors.http_pull import CursorStore, HttpPullSource, read_spool
-from connectors.http_pull.sample_api import TOKEN_ENV, app_from_env, create_app, sample_products
+from connectors.http_pull.sample_api import (
+    TOKEN_ENV,
+    app_from_env,
+    create_app,
+    sample_products,
+    touch_product,
+)
 
 from .server import serve
 
@@ -21,13 +27,13 @@ CONFIG = {
     "dataset": "products",
     "auth": {"token_env": "SAMPLE_API_TOKEN"},
     "record_path": "data.items",
-    "pagination": {
-        "type": "page_number",
-        "page_param": "page",
-        "size_param": "page_size",
-        "page_size": 20,
+    "pagination": {"type": "keyset", "size_param": "page_size", "page_size": 20},
+    "incremental": {
+        "cursor_field": "updated_at",
+        "param": "updated_since",
+        "id_field": "id",
+        "id_param": "after_id",
     },
-    "incremental": {"cursor_field": "updated_at", "param": "updated_since"},
     "timeout_s": 2,
     "max_retries": 1,
 }
@@ -47,18 +53,45 @@ def test_the_sample_api_needs_the_bearer_token() -> None:
     assert client.get("/health").json() == {"status": "ok"}
 
 
-def test_the_sample_api_pages_and_filters_by_updated_since() -> None:
+def test_the_sample_api_pages_by_keyset_and_filters_by_updated_since() -> None:
     client = TestClient(create_app(token=TOKEN))
-    body = client.get("/products?page=5&page_size=10", headers=AUTH).json()
-    assert [p["id"] for p in body["data"]["items"]] == list(range(41, 51))
-    assert body["links"]["next"] is None and body["total"] == 50
     first = client.get("/products?page_size=10", headers=AUTH)
-    assert "page=2" in first.json()["links"]["next"] and 'rel="next"' in first.headers["link"]
+    assert [p["id"] for p in first.json()["data"]["items"]] == list(range(1, 11))
+    next_url = first.json()["links"]["next"]
+    assert "after_id=10" in next_url and 'rel="next"' in first.headers["link"]
+    second = client.get(next_url, headers=AUTH).json()
+    assert [p["id"] for p in second["data"]["items"]] == list(range(11, 21))
     since = sample_products()[44]["updated_at"]
     newer = client.get("/products", params={"updated_since": since}, headers=AUTH).json()
     assert [p["id"] for p in newer["data"]["items"]] == [46, 47, 48, 49, 50]
     assert client.get("/products?page_size=0", headers=AUTH).status_code == 400
     assert client.get("/products?updated_since=yesterday", headers=AUTH).status_code == 400
+
+
+def test_page_numbers_and_offsets_still_work_for_clients_that_count() -> None:
+    client = TestClient(create_app(token=TOKEN))
+    body = client.get("/products?page=5&page_size=10", headers=AUTH).json()
+    assert [p["id"] for p in body["data"]["items"]] == list(range(41, 51))
+    assert body["links"]["next"] is None and body["total"] == 50
+    assert "page=2" in client.get("/products?page=1&page_size=10", headers=AUTH).json()["links"]["next"]
+    body = client.get("/products?offset=45&limit=10", headers=AUTH).json()
+    assert [p["id"] for p in body["data"]["items"]] == list(range(46, 51))
+
+
+def test_a_touched_product_moves_after_every_other_and_its_versions_are_kept() -> None:
+    app = create_app(token=TOKEN)
+    before = dict(app.state.products[6])
+    touched = dict(touch_product(app, 7) or {})
+    again = dict(touch_product(app, 7) or {})
+    assert touch_product(app, 999) is None
+    assert before["updated_at"] < touched["updated_at"] < again["updated_at"]
+    body = TestClient(app).get("/products?page_size=100", headers=AUTH).json()
+    ids = [p["id"] for p in body["data"]["items"]]
+    assert ids[-1] == 7 and len(ids) == 50
+    assert [v["updated_at"] for v in app.state.history if v["id"] == 7] == [
+        before["updated_at"], touched["updated_at"], again["updated_at"]
+    ]
+    assert len(app.state.history) == 52
 
 
 def test_the_app_factory_reads_the_token_from_the_environment(
@@ -83,6 +116,7 @@ def test_an_incremental_pull_of_the_served_sample_api(tmp_path: Path) -> None:
         )
         full = source.fetch(tmp_path / "spool")
         assert (full.records, full.pages) == (50, 4)  # 20 + 20 + 10, then an empty page
+        assert full.new_cursor is not None and full.new_cursor.id == "50"
         table = pa.Table.from_batches(list(read_spool(full.spool_path, 1000, columns=full.columns)))
         assert table.column("id").to_pylist() == [str(i) for i in range(1, 51)]
         assert table.column("tags")[0].as_py() == '["garden","batch-1"]'
@@ -91,4 +125,5 @@ def test_an_incremental_pull_of_the_served_sample_api(tmp_path: Path) -> None:
         TestClient(app).post("/products/7/touch", headers=AUTH)
         delta = source.fetch(tmp_path / "spool")
         assert delta.records == 1 and delta.since == full.new_cursor
-        assert delta.new_cursor is not None and delta.new_cursor > full.new_cursor
+        assert delta.new_cursor is not None and delta.new_cursor.id == "7"
+        assert delta.new_cursor.value > full.new_cursor.value
