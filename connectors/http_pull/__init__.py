@@ -15,7 +15,8 @@ from connectors.http_pull.exceptions import (
     HttpPullUnreadableError,
     HttpPullUnstableError,
 )
-from connectors.http_pull.reader import HttpPullSource, PullResult
+from connectors.http_pull.reader import HttpPullSource
+from connectors.http_pull.result import PullResult, narrow_pull
 from connectors.http_pull.spool import (
     SpoolLock,
     clear_unfinished,
@@ -43,6 +44,7 @@ __all__ = [
     "clear_unfinished",
     "finished_pulls",
     "load_configs",
+    "narrow_pull",
     "parse_retry_after",
     "read_spool",
     "remove_pull",

@@ -30,15 +30,13 @@ starts (never at import); pass ``environ`` to supply it from the settings layer.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -47,9 +45,10 @@ import httpx
 from connectors.base import DEFAULT_BATCH_ROWS, Manifest, Source, SourceObject
 from connectors.http_pull.client import RetryingClient, RetryPolicy
 from connectors.http_pull.config import HttpPullConfig
-from connectors.http_pull.cursor import Cursor, CursorStore, fsync_dir
+from connectors.http_pull.cursor import Cursor, CursorStore
 from connectors.http_pull.exceptions import HttpPullConfigError
-from connectors.http_pull.spool import SIDECAR_SUFFIX, SpoolWriter, read_spool
+from connectors.http_pull.result import PullResult
+from connectors.http_pull.spool import SpoolWriter, read_spool
 from connectors.http_pull.walk import PageWalk, base_params
 
 if TYPE_CHECKING:
@@ -57,100 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _SAVED: Any = object()  # ``fetch(since=...)`` not given: start from the cursor store
-
-
-@dataclass(frozen=True)
-class PullResult:
-    """What one pull fetched. ``new_cursor`` belongs in the commit of these records.
-
-    ``skipped`` counts records the API sent at or before the position asked for (an inclusive
-    filter): they were read by an earlier pull and are not in the spool. ``passes`` is the number
-    of reads of the window (more than one with ``reread_until_stable``).
-    """
-
-    source: str
-    uri: str
-    since: Cursor | None
-    new_cursor: Cursor | None
-    spool_path: Path
-    sha256: str
-    size: int
-    records: int
-    columns: tuple[str, ...]
-    pages: int
-    requests: int
-    retries: int
-    passes: int = 1
-    skipped: int = 0
-    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def source_object(self) -> SourceObject:
-        """The manifest entry: same bytes give the same content id (the idempotency key)."""
-        return SourceObject(
-            uri=self.uri,
-            sha256=self.sha256,
-            size=self.size,
-            mtime=self.fetched_at,
-            cursor=self.since.text() if self.since else None,
-        )
-
-    @property
-    def sidecar_path(self) -> Path:
-        return self.spool_path.with_name(self.spool_path.name + SIDECAR_SUFFIX)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "uri": self.uri,
-            "since": self.since.to_dict() if self.since else None,
-            "new_cursor": self.new_cursor.to_dict() if self.new_cursor else None,
-            "spool": self.spool_path.name,
-            "sha256": self.sha256,
-            "size": self.size,
-            "records": self.records,
-            "columns": list(self.columns),
-            "pages": self.pages,
-            "requests": self.requests,
-            "retries": self.retries,
-            "passes": self.passes,
-            "skipped": self.skipped,
-            "fetched_at": self.fetched_at.isoformat(),
-        }
-
-    def save(self) -> None:
-        """Write the description beside the spool, atomically (``<spool>.pull.json``)."""
-        tmp = self.sidecar_path.with_name(self.sidecar_path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.sidecar_path)
-        fsync_dir(self.sidecar_path.parent)
-
-    @classmethod
-    def load(cls, sidecar: Path) -> PullResult:
-        """The description saved beside a spool; ``ValueError`` when it is not one."""
-        try:
-            d = json.loads(sidecar.read_text(encoding="utf-8"))
-            return cls(
-                source=str(d["source"]),
-                uri=str(d["uri"]),
-                since=Cursor.from_dict(d["since"]) if d.get("since") else None,
-                new_cursor=Cursor.from_dict(d["new_cursor"]) if d.get("new_cursor") else None,
-                spool_path=sidecar.with_name(str(d["spool"])),
-                sha256=str(d["sha256"]),
-                size=int(d["size"]),
-                records=int(d["records"]),
-                columns=tuple(str(c) for c in d["columns"]),
-                pages=int(d["pages"]),
-                requests=int(d["requests"]),
-                retries=int(d["retries"]),
-                passes=int(d.get("passes", 1)),
-                skipped=int(d.get("skipped", 0)),
-                fetched_at=datetime.fromisoformat(d["fetched_at"]),
-            )
-        except (OSError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{sidecar} is not a pull description: {err}") from err
 
 
 class HttpPullSource(Source):

@@ -5,9 +5,11 @@ One pull of a source, holding the source's spool lock (one pull of a source at a
 1. ``committed = committed_cursor(...)``: the newest cursor the source recorded in the lake
    (:mod:`pipeline.kinds.pull_state`; the local cursor file is only a cache).
 2. Leftovers of a killed pull are settled: unfinished spools are deleted; a finished spool with
-   its description is committed if its content already reached bronze (finishing its quarantine
-   commit) or if it starts where the lake's cursor is (it is the pull this run would make, read
-   earlier); any other finished spool is stale and deleted. A spool is never ingested otherwise.
+   its description (and its sha256 intact) is committed if its content already reached bronze
+   (finishing its quarantine commit) or if it starts where the lake's cursor is (it is the pull
+   this run would make, read earlier); one that began before the lake's cursor is cut down to its
+   records after that cursor (versions newer than what the lake holds) and committed; any other
+   is stale and deleted. A spool is never ingested otherwise.
 3. ``fetch(since=committed)`` spools every page (pagination stays complete while the API changes,
    see ``connectors/http_pull/README.md``).
 4. The rows and the ``maestro.pull`` entry (the new cursor) go into the same atomic Delta commits
@@ -124,22 +126,22 @@ class _Pull:
     # -- steps ------------------------------------------------------------------------------
 
     def _settle_leftovers(self, committed: CommittedCursor) -> CommittedCursor:
-        """Commit or discard the finished spools a killed pull left (module docstring, step 2)."""
-        from connectors.http_pull import PullResult, finished_pulls, remove_pull
+        """Commit, narrow or discard the finished spools killed pulls left (module docstring, 2)."""
+        from connectors.http_pull import PullResult, finished_pulls, narrow_pull, remove_pull
 
         for sidecar in finished_pulls(self.spool_dir):
             spool = sidecar.with_name(sidecar.name.removesuffix(".pull.json"))
             try:
-                left = PullResult.load(sidecar)
+                left: PullResult | None = PullResult.load(sidecar)
             except ValueError:
                 remove_pull(spool)
                 continue
+            assert left is not None
             app_id = self._app_id(left)
             bronze = self._table("bronze")
             in_bronze = bronze is not None and bronze.transaction_version(app_id) is not None
-            resumes = left.since == (committed.cursor or self.source.initial_cursor())
-            if left.source != self.source.name or left.records == 0 or not (in_bronze or resumes):
-                remove_pull(spool)  # stale (the lake moved on since), or nothing to commit
+            if left.source != self.source.name or left.records == 0:
+                remove_pull(spool)
                 continue
             if sha256_file(str(spool)) != (left.sha256, left.size):
                 remove_pull(spool)  # not what was pulled: never mistaken for data
@@ -149,6 +151,16 @@ class _Pull:
                         f"({app_id}) does not match its sha256 any more, so the rows it rejected "
                         "cannot be recorded in quarantine; its valid rows are committed"), str(spool))
                 continue
+            start = committed.cursor or self.source.initial_cursor()
+            if not in_bronze and left.since != start:
+                if start is None or _ahead(left.since, start) or not _ahead(left.new_cursor, start):
+                    remove_pull(spool)  # stale: nothing in it is newer than the lake's cursor
+                    continue
+                # It began before the lake's cursor (another pull committed since): what it holds
+                # after that cursor is new, the rest the lake already has.
+                left = narrow_pull(self.source.config, left, after=start)
+                if left is None:
+                    continue
             faults.point("pipeline.pull.before_leftover_commit")
             self._commit(left)
             committed = self._committed()

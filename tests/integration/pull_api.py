@@ -3,6 +3,7 @@ versions in bronze compared with the API's own history of versions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections import Counter
@@ -51,8 +52,10 @@ class ChangingApi:
     by one. (A version replaced before anyone could read it is not observable by any client, so
     only served versions are replaced: then every version in the history can be pulled.)"""
 
-    def __init__(self, app: Any, *, per_page: int = 1, pages: int = 10**9, seed: int = 8) -> None:
-        self.app, self.per_page, self.pages = app, per_page, pages
+    def __init__(
+        self, app: Any, *, per_page: int = 1, pages: int = 10**9, seed: int = 8, delay_s: float = 0.0
+    ) -> None:
+        self.app, self.per_page, self.pages, self.delay_s = app, per_page, pages, delay_s
         self.rng = random.Random(seed)
         self.served: set[tuple[int, str]] = set()
         self.page_requests = 0
@@ -63,6 +66,8 @@ class ChangingApi:
         if scope["type"] != "http" or scope["path"] != "/products" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)  # a slow API, so that two pulls overlap
         body = bytearray()
         status = 0
 

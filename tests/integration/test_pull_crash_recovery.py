@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from pipeline.kinds.pull_state import committed_cursor
 from pipeline.run import ingest_dataset, lake_for
 from sandbox.servers import serve_app
 
-from .pull_api import TOKEN, api_versions, bronze_versions, pull_entry
+from .pull_api import TOKEN, ChangingApi, api_versions, bronze_versions, pull_entry
 
 pytestmark = pytest.mark.network
 REPO = Path(__file__).resolve().parents[2]
@@ -126,6 +127,20 @@ def test_a_crash_between_the_bronze_and_the_quarantine_commit_is_finished_from_t
     assert sum(bronze.values()) == 54 + 2 and max(bronze.values()) == 1
 
 
+def _leave_described_spool(spool: Path, name: str, records: list[dict], new_cursor: dict, url: str) -> None:
+    import hashlib
+
+    data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
+    (spool / name).write_bytes(data)
+    description = {
+        "source": "catalogue_api", "uri": f"{url}/products", "since": None, "new_cursor": new_cursor,
+        "spool": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+        "records": len(records), "columns": sorted(records[0]), "pages": 1, "requests": 1,
+        "retries": 0, "fetched_at": "2024-01-01T00:00:00+00:00",
+    }
+    (spool / f"{name}.pull.json").write_text(json.dumps(description))
+
+
 def test_leftovers_of_killed_pulls_are_removed_and_a_stale_spool_is_never_ingested(
     make_settings,  # noqa: ANN001
 ) -> None:
@@ -135,22 +150,45 @@ def test_leftovers_of_killed_pulls_are_removed_and_a_stale_spool_is_never_ingest
         contract = load_contracts()["products"]
         ingest_dataset(settings, contract, load_sources(settings))  # all 50, cursor at product 50
         spool = _spool_dir(settings)
-        (spool / "catalogue_api-x.ndjson.part").write_text('{"id": 999}\n')  # a pull killed mid-way
-        (spool / "catalogue_api-y.ndjson").write_text('{"id": 998}\n')  # killed before its description
-        stale = spool / "catalogue_api-z.ndjson"  # a finished pull from before the last commit
-        stale.write_text('{"id": 997, "sku": "SKU-0997"}\n')
-        description = {
-            "source": "catalogue_api", "uri": f"{url}/products", "since": None,
-            "new_cursor": {"value": "2024-01-01T00:00:00Z", "id": "997"}, "spool": stale.name,
-            "sha256": "0" * 64, "size": 1, "records": 1, "columns": ["id", "sku"], "pages": 1,
-            "requests": 1, "retries": 0, "fetched_at": "2024-01-01T00:00:00+00:00",
-        }
-        (spool / f"{stale.name}.pull.json").write_text(json.dumps(description))
+        (spool / "catalogue_api-a.ndjson.part").write_text('{"id": 999}\n')  # killed mid-way
+        (spool / "catalogue_api-b.ndjson").write_text('{"id": 998}\n')  # killed before its description
+        old = dict(sample_products(1)[0], id=997, sku="SKU-0997")  # from before the last commit
+        _leave_described_spool(spool, "catalogue_api-c.ndjson", [old],
+                               {"value": old["updated_at"], "id": "997"}, url)
+        forged = dict(old, id=996, sku="SKU-0996", updated_at="2099-01-01T00:00:00Z")
+        _leave_described_spool(spool, "catalogue_api-d.ndjson", [forged],
+                               {"value": forged["updated_at"], "id": "996"}, url)
+        (spool / "catalogue_api-d.ndjson").write_text(json.dumps(dict(forged, id=995)) + "\n")  # altered
         touch_product(app, 3)
         again = ingest_dataset(settings, contract, load_sources(settings))
     assert again.input_errors == [] and again.total("valid") == 1
     assert sorted(p.name for p in spool.iterdir()) == [".lock"]
     _assert_every_version_once(app, settings)
+
+
+@pytest.mark.slow
+def test_two_pulls_killed_before_their_commits_with_changes_between_lose_no_version(
+    make_settings, tmp_path: Path  # noqa: ANN001
+) -> None:
+    app = create_app(token=TOKEN, products=sample_products(200), max_page_size=100)
+    with serve_app(app) as url:
+        settings = make_settings([pull_entry(url, pagination={"type": "keyset", "page_size": 100})],
+                                 SAMPLE_API_TOKEN=TOKEN)
+        bronze = lake_for(settings).table_uri("bronze", "products")
+        for committed_before_the_kill in (0, 200):
+            killed = _run_killed_at("pipeline.pull.after_fetch", tmp_path / "faults.jsonl")
+            assert killed.returncode == -9, killed.stderr[-2000:]
+            # the second run commits the first one's finished pull, then is killed after its fetch
+            assert table_facts(bronze)["rows"] == committed_before_the_kill
+            for product_id in range(1, 200, 40):  # the same 5 products change twice: the versions
+                touch_product(app, product_id)  # between the changes were seen by one killed pull
+        again = ingest_dataset(settings, load_contracts()["products"], load_sources(settings))
+    assert again.input_errors == []
+    # the versions only the second killed pull saw (its window cut at the lake's cursor), then
+    # the latest changes
+    assert [r.counts.valid for r in again.results] == [5, 5]
+    _assert_every_version_once(app, settings)
+    assert sorted(p.name for p in _spool_dir(settings).iterdir()) == [".lock"]
 
 
 def test_the_cache_is_only_a_cache_the_lake_wins(make_settings) -> None:  # noqa: ANN001
@@ -166,4 +204,63 @@ def test_the_cache_is_only_a_cache_the_lake_wins(make_settings) -> None:  # noqa
         assert again.total("valid") == 1  # pulled from the lake's cursor, not the cache's
         cache.delete("catalogue_api")
         assert ingest_dataset(settings, contract, load_sources(settings)).results == []
+    _assert_every_version_once(app, settings)
+
+
+def test_two_pulls_of_one_source_at_once_commit_every_version_once(make_settings) -> None:  # noqa: ANN001
+    app = create_app(token=TOKEN, products=sample_products(200), max_page_size=20)
+    api = ChangingApi(app, per_page=1, pages=8, delay_s=0.05)  # slow, and changing while read
+    with serve_app(api) as url:
+        settings = make_settings([pull_entry(url)], SAMPLE_API_TOKEN=TOKEN)
+        contract = load_contracts()["products"]
+        ingest_dataset(settings, contract, [])  # the empty tables
+        reports: list = []
+        runs = [
+            threading.Thread(target=lambda: reports.append(
+                ingest_dataset(settings, contract, load_sources(settings), publish=False)))
+            for _ in range(2)
+        ]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join(timeout=120)
+        assert len(reports) == 2 and all(r.input_errors == [] for r in reports)
+        assert api.touched == 8
+    _assert_every_version_once(app, settings)
+
+
+def test_a_pull_that_waits_too_long_for_another_reports_it_retryably(
+    make_settings, monkeypatch  # noqa: ANN001
+) -> None:
+    from connectors.http_pull import SpoolLock
+
+    settings = make_settings([pull_entry("http://127.0.0.1:9")], SAMPLE_API_TOKEN=TOKEN)
+    monkeypatch.setattr("pipeline.kinds.pull.LOCK_WAIT_S", 0.1)
+    with SpoolLock(_spool_dir(settings)):
+        report = ingest_dataset(settings, load_contracts()["products"], load_sources(settings))
+    [err] = report.input_errors
+    assert err["retryable"] and "another pull of this source is still running" in err["error"]
+
+
+def test_a_finished_pull_that_began_before_the_lakes_cursor_adds_only_its_newer_versions(
+    make_settings,  # noqa: ANN001
+) -> None:
+    from connectors.factory import build_source
+
+    app = create_app(token=TOKEN)
+    with serve_app(app) as url:
+        settings = make_settings([pull_entry(url)], SAMPLE_API_TOKEN=TOKEN)
+        [spec] = load_sources(settings)
+        source = build_source("http_pull", spec.as_config(), state_dir=settings.state_dir)
+        # Two pulls from the same start, both finished and never committed (two killed runs
+        # that shared nothing but this folder), with the same products changing twice.
+        source.fetch(_spool_dir(settings), since=None)
+        for product_id in (4, 24, 44):
+            touch_product(app, product_id)
+        source.fetch(_spool_dir(settings), since=None)
+        for product_id in (4, 24, 44):
+            touch_product(app, product_id)  # the versions in between exist only in the 2nd spool
+        report = ingest_dataset(settings, load_contracts()["products"], load_sources(settings))
+    assert report.input_errors == []
+    assert [r.counts.valid for r in report.results] == [50, 3, 3]  # first pull, its newer part, now
     _assert_every_version_once(app, settings)
