@@ -18,6 +18,7 @@ from connectors.http_pull.exceptions import (
 from connectors.http_pull.reader import HttpPullSource
 from connectors.http_pull.result import PullResult, narrow_pull
 from connectors.http_pull.spool import (
+    SpoolBusyError,
     SpoolLock,
     clear_unfinished,
     finished_pulls,
@@ -40,6 +41,7 @@ __all__ = [
     "PullResult",
     "RetryPolicy",
     "RetryingClient",
+    "SpoolBusyError",
     "SpoolLock",
     "clear_unfinished",
     "finished_pulls",

@@ -131,12 +131,17 @@ def remove_pull(spool: Path) -> None:
     spool.with_name(spool.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
 
 
+class SpoolBusyError(TimeoutError):
+    """Another pull of the same source held the spool folder's lock for longer than the wait."""
+
+
 class SpoolLock:
     """An exclusive lock on one source's spool folder: one pull of a source at a time here.
 
     ``flock`` on ``<spool_dir>/.lock``; the kernel releases it when the holder dies, so a killed
-    pull never leaves it held. Waits up to ``wait_s`` (polling), then raises ``TimeoutError``.
-    It serialises pulls that share this folder (one machine); see the package README.
+    pull never leaves it held. Waits up to ``wait_s`` (polling).
+    It serialises pulls that share this folder (one machine); see the package README. Raises
+    :class:`SpoolBusyError` when the wait runs out.
     """
 
     def __init__(self, spool_dir: str | Path, *, wait_s: float = 60.0) -> None:
@@ -155,7 +160,7 @@ class SpoolLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     os.close(fd)
-                    raise TimeoutError(
+                    raise SpoolBusyError(
                         f"another pull holds {self.path} for more than {self.wait_s:g} s"
                     ) from None
                 time.sleep(0.05)

@@ -60,13 +60,13 @@ LOCK_WAIT_S = 60.0
 
 
 def ingest_pull(source: Source, contract: Contract, lake: Lake, report: DatasetReport) -> None:
-    from connectors.http_pull import HttpPullSource, SpoolLock
+    from connectors.http_pull import HttpPullSource, SpoolBusyError, SpoolLock
 
     assert isinstance(source, HttpPullSource) and source.spool_dir is not None
     try:
         with SpoolLock(source.spool_dir, wait_s=LOCK_WAIT_S):
             _Pull(source, contract, lake, report).run()
-    except TimeoutError as err:
+    except SpoolBusyError as err:
         busy = SourceUnavailableError(
             f"source {source.name!r}: another pull of this source is still running ({err}); this "
             "run pulled nothing, the next one continues from the committed cursor"

@@ -4,6 +4,7 @@ updated while the pull pages through them, and a cursor recorded in the lake wit
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import httpx
@@ -190,3 +191,25 @@ def test_plain_page_numbers_would_lose_a_record_per_update_which_is_why_they_are
         ingest_dataset(settings, contract, load_sources(settings))
     lost = api_versions(app) - bronze_versions(lake_for(settings).table_uri("bronze", "products"))
     assert 0 < len(lost) <= 15  # skipped at a page boundary, and the cursor moved past them
+
+
+def test_a_pull_that_does_not_fit_the_contract_is_kept_with_its_error_and_the_cursor_stays(
+    make_settings,  # noqa: ANN001
+) -> None:
+    products = sample_products(10)
+    for p in products:
+        p["colour"] = "red"  # a column the contract does not have (extra_columns: reject)
+    app = create_app(token=TOKEN, products=products)
+    with serve_app(app) as url:
+        settings = _settings(make_settings, url)
+        report = ingest_dataset(settings, load_contracts()["products"], load_sources(settings))
+    [err] = report.input_errors
+    assert err["source"] == "catalogue_api" and "colour" in err["error"] and not err["retryable"]
+    lake = lake_for(settings)
+    assert table_facts(lake.table_uri("bronze", "products"))["rows"] == 0
+    assert committed_cursor(lake, "products", "catalogue_api").cursor is None  # read again next time
+    rejected = Path(settings.state_dir) / "http_pull" / "spool" / "catalogue_api" / "_rejected"
+    [kept] = rejected.glob("*.ndjson")
+    assert len(kept.read_text().splitlines()) == 10  # the original, as pulled
+    record = json.loads(kept.with_name(kept.name.removesuffix(".ndjson") + ".error.json").read_text())
+    assert "colour" in record["error"] and record["pull"]["records"] == 10
