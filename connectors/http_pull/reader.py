@@ -165,6 +165,7 @@ class HttpPullSource(Source):
         *,
         since: Cursor | str | None = _SAVED,
         full_refresh: bool = False,
+        sign_with: bytes | None = None,
     ) -> PullResult:
         """Read every page into a new spool file in ``spool_dir`` and describe it.
 
@@ -173,6 +174,7 @@ class HttpPullSource(Source):
             since: position to resume from; ``None`` means nothing is committed yet (start from
                 the config's ``initial``); not given: :meth:`current_cursor` (the cache).
             full_refresh: ignore any cursor and read everything.
+            sign_with: key of the HMAC on the spool's description (:meth:`PullResult.save`).
 
         Raises:
             HttpPullUnavailableError: retries ran out (retryable); no spool is left behind.
@@ -214,7 +216,7 @@ class HttpPullSource(Source):
             passes=pull.passes,
             skipped=pull.skipped,
         )
-        result.save()
+        result.save(key=sign_with)
         return result
 
     def _client(self) -> RetryingClient:

@@ -1,5 +1,10 @@
 """``PullResult``: what one pull fetched, saved beside its spool so a killed run can be settled.
 
+The description may be authenticated: ``save(key=...)`` adds an HMAC-SHA256 over its canonical
+JSON (which holds the spool's sha256), and ``load(..., key=...)`` refuses a description without a
+valid one. Whoever can write the spool folder but holds no key cannot then pass a file of their
+own off as what the API answered.
+
 :func:`narrow_pull` cuts a finished pull down to the records after a position: a pull killed
 before its commit, whose window started before the cursor the lake holds now, still holds the
 versions that are newer than that cursor (an API gives every change a cursor value after all
@@ -8,6 +13,8 @@ earlier ones), and only those are new to the lake.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass, field
@@ -80,21 +87,32 @@ class PullResult:
             "fetched_at": self.fetched_at.isoformat(),
         }
 
-    def save(self) -> None:
-        """Write the description beside the spool, atomically (``<spool>.pull.json``)."""
+    def save(self, *, key: bytes | None = None) -> None:
+        """Write the description beside the spool, atomically (``<spool>.pull.json``).
+
+        With ``key`` it carries an HMAC that :meth:`load` checks.
+        """
+        payload: dict[str, Any] = self.to_dict()
+        if key is not None:
+            payload["mac"] = _mac(key, payload)
         tmp = self.sidecar_path.with_name(self.sidecar_path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f)
+            json.dump(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.sidecar_path)
         fsync_dir(self.sidecar_path.parent)
 
     @classmethod
-    def load(cls, sidecar: Path) -> PullResult:
-        """The description saved beside a spool; ``ValueError`` when it is not one."""
+    def load(cls, sidecar: Path, *, key: bytes | None = None) -> PullResult:
+        """The description saved beside a spool; ``ValueError`` when it is not one, or when
+        ``key`` is given and it does not carry a valid HMAC made with that key."""
         try:
             d = json.loads(sidecar.read_text(encoding="utf-8"))
+            if key is not None:
+                mac = d.pop("mac", None)
+                if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, d)):
+                    raise ValueError("its HMAC is missing or wrong (not written by this platform)")
             return cls(
                 source=str(d["source"]),
                 uri=str(d["uri"]),
@@ -116,7 +134,14 @@ class PullResult:
             raise ValueError(f"{sidecar} is not a pull description: {err}") from err
 
 
-def narrow_pull(config: HttpPullConfig, pulled: PullResult, *, after: Cursor) -> PullResult | None:
+def _mac(key: bytes, payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+
+def narrow_pull(
+    config: HttpPullConfig, pulled: PullResult, *, after: Cursor, key: bytes | None = None
+) -> PullResult | None:
     """A new spool with ``pulled``'s records after position ``after`` (the old one is removed).
 
     Returns ``None`` (and removes the spool) when none is after it, or when a record has no
@@ -163,6 +188,6 @@ def narrow_pull(config: HttpPullConfig, pulled: PullResult, *, after: Cursor) ->
         passes=pulled.passes,
         fetched_at=pulled.fetched_at,
     )
-    narrowed.save()  # described before the original goes: a crash leaves one or both, never none
+    narrowed.save(key=key)  # described before the original goes: a crash leaves one or both, never none
     remove_pull(pulled.spool_path)
     return narrowed

@@ -5,7 +5,8 @@ One pull of a source, holding the source's spool lock (one pull of a source at a
 1. ``committed = committed_cursor(...)``: the newest cursor the source recorded in the lake
    (:mod:`pipeline.kinds.pull_state`; the local cursor file is only a cache).
 2. Leftovers of a killed pull are settled: unfinished spools are deleted; a finished spool with
-   its description (and its sha256 intact) is committed if its content already reached bronze
+   its description (authenticated by an HMAC with the key in ``<keys_dir>/http_pull/spool.key``,
+   its sha256 intact) is committed if its content already reached bronze
    (finishing its quarantine commit) or if it starts where the lake's cursor is (it is the pull
    this run would make, read earlier); one that began before the lake's cursor is cut down to its
    records after that cursor (versions newer than what the lake holds) and committed; any other
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import faults
+from config.settings import Settings
 from connectors.base import Manifest, Source, sha256_file
 from connectors.exceptions import ConnectorError, SourceUnavailableError
 from contracts.model import Contract
@@ -48,6 +50,7 @@ from pipeline.kinds.pull_state import (
     pull_metadata,
     record_cursor,
     refresh_due,
+    spool_key,
 )
 from pipeline.report import DatasetReport, input_error
 
@@ -59,13 +62,24 @@ if TYPE_CHECKING:  # the connector (httpx, pydantic) is imported when a pull run
 LOCK_WAIT_S = 60.0
 
 
-def ingest_pull(source: Source, contract: Contract, lake: Lake, report: DatasetReport) -> None:
+def ingest_pull(
+    source: Source, contract: Contract, lake: Lake, report: DatasetReport, *, keys_dir: Path | None = None
+) -> None:
+    """Pull ``source`` into ``contract``'s tables (see the module docstring).
+
+    ``keys_dir`` holds the key authenticating spool descriptions (default: the settings' one).
+    """
     from connectors.http_pull import HttpPullSource, SpoolBusyError, SpoolLock
 
     assert isinstance(source, HttpPullSource) and source.spool_dir is not None
     try:
+        key = spool_key(keys_dir or Settings.from_env().keys_dir)
+    except ConnectorError as err:
+        report.input_errors.append(input_error(source.name, source.config.url, err))
+        return
+    try:
         with SpoolLock(source.spool_dir, wait_s=LOCK_WAIT_S):
-            _Pull(source, contract, lake, report).run()
+            _Pull(source, contract, lake, report, key).run()
     except SpoolBusyError as err:
         busy = SourceUnavailableError(
             f"source {source.name!r}: another pull of this source is still running ({err}); this "
@@ -77,9 +91,11 @@ def ingest_pull(source: Source, contract: Contract, lake: Lake, report: DatasetR
 class _Pull:
     """One pull of one source, under its lock (the steps of the module docstring)."""
 
-    def __init__(self, source: HttpPullSource, contract: Contract, lake: Lake, report: DatasetReport) -> None:
+    def __init__(
+        self, source: HttpPullSource, contract: Contract, lake: Lake, report: DatasetReport, key: bytes
+    ) -> None:
         assert source.spool_dir is not None
-        self.source, self.contract, self.lake, self.report = source, contract, lake, report
+        self.source, self.contract, self.lake, self.report, self.key = source, contract, lake, report, key
         self.spool_dir: Path = source.spool_dir
         self.cache = source.cursor_store
         self.incremental = source.config.incremental is not None
@@ -96,7 +112,7 @@ class _Pull:
         committed = self._settle_leftovers(committed)
         self._check_complete(committed)
         try:
-            pulled = self.source.fetch(self.spool_dir, since=committed.cursor)
+            pulled = self.source.fetch(self.spool_dir, since=committed.cursor, sign_with=self.key)
         except ConnectorError as err:
             self._error(err)
             return
@@ -132,11 +148,12 @@ class _Pull:
         for sidecar in finished_pulls(self.spool_dir):
             spool = sidecar.with_name(sidecar.name.removesuffix(".pull.json"))
             try:
-                left: PullResult | None = PullResult.load(sidecar)
-            except ValueError:
-                remove_pull(spool)
+                left = PullResult.load(sidecar, key=self.key)
+            except ValueError as err:
+                remove_pull(spool)  # never mistaken for data: reported, and the window read again
+                self._error(ConnectorError(f"source {self.source.name!r}: discarded {spool.name}: {err}"),
+                            str(sidecar))
                 continue
-            assert left is not None
             app_id = self._app_id(left)
             bronze = self._table("bronze")
             in_bronze = bronze is not None and bronze.transaction_version(app_id) is not None
@@ -158,9 +175,10 @@ class _Pull:
                     continue
                 # It began before the lake's cursor (another pull committed since): what it holds
                 # after that cursor is new, the rest the lake already has.
-                left = narrow_pull(self.source.config, left, after=start)
-                if left is None:
+                narrowed = narrow_pull(self.source.config, left, after=start, key=self.key)
+                if narrowed is None:
                     continue
+                left = narrowed
             faults.point("pipeline.pull.before_leftover_commit")
             self._commit(left)
             committed = self._committed()

@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from contracts.model import Contract
@@ -175,6 +178,51 @@ def record_cursor(
         storage_options=lake.options(),
         name=f"bronze_{contract.name}",
     )
+
+
+def spool_key(keys_dir: Path) -> bytes:
+    """The key that authenticates this platform's pull spool descriptions (``PullResult.save``).
+
+    ``<keys_dir>/http_pull/spool.key``: 32 random bytes, created on first use (published with an
+    atomic link, so concurrent first uses agree), owner-only; refused if others may read it.
+    """
+    from connectors.exceptions import SourceConfigError
+
+    path = keys_dir / "http_pull" / "spool.key"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        tmp = path.with_name(f".spool.key.{uuid.uuid4().hex}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(32))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process published its key first: use that one
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as err:
+        raise SourceConfigError(
+            f"pull spool key {path} cannot be opened ({err}); it must be a regular file"
+        ) from err
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        key = f.read(64)
+    if mode & 0o077:
+        raise SourceConfigError(
+            f"pull spool key {path} may be read or written by others (mode {mode & 0o777:o}); "
+            f"run chmod 600 {path}"
+        )
+    if len(key) != 32:
+        raise SourceConfigError(
+            f"pull spool key {path} holds {len(key)} bytes, not 32; delete it to make a new one"
+        )
+    return key
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from connectors.http_pull.sample_api import create_app, sample_products, touch_p
 from contracts.loader import load_contracts
 from faults import FaultInjected
 from lake.delta import table_facts
-from pipeline.kinds.pull_state import committed_cursor
+from pipeline.kinds.pull_state import committed_cursor, spool_key
 from pipeline.run import ingest_dataset, lake_for
 from sandbox.servers import serve_app
 
@@ -127,21 +127,27 @@ def test_a_crash_between_the_bronze_and_the_quarantine_commit_is_finished_from_t
     assert sum(bronze.values()) == 54 + 2 and max(bronze.values()) == 1
 
 
-def _leave_described_spool(spool: Path, name: str, records: list[dict], new_cursor: dict, url: str) -> None:
+def _leave_described_spool(
+    spool: Path, name: str, records: list[dict], since: Cursor | None, key: bytes | None
+) -> None:
+    """A finished pull as a killed run leaves it: the spool and its description (signed with
+    ``key``; ``None`` for a description forged without the key)."""
     import hashlib
+
+    from connectors.http_pull import PullResult
 
     data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
     (spool / name).write_bytes(data)
-    description = {
-        "source": "catalogue_api", "uri": f"{url}/products", "since": None, "new_cursor": new_cursor,
-        "spool": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-        "records": len(records), "columns": sorted(records[0]), "pages": 1, "requests": 1,
-        "retries": 0, "fetched_at": "2024-01-01T00:00:00+00:00",
-    }
-    (spool / f"{name}.pull.json").write_text(json.dumps(description))
+    last = records[-1]
+    PullResult(
+        source="catalogue_api", uri="http://127.0.0.1:9/products", since=since,
+        new_cursor=Cursor(last["updated_at"], str(last["id"])), spool_path=spool / name,
+        sha256=hashlib.sha256(data).hexdigest(), size=len(data), records=len(records),
+        columns=tuple(records[0]), pages=1, requests=1, retries=0,
+    ).save(key=key)
 
 
-def test_leftovers_of_killed_pulls_are_removed_and_a_stale_spool_is_never_ingested(
+def test_leftovers_of_killed_pulls_are_removed_and_none_is_mistaken_for_data(
     make_settings,  # noqa: ANN001
 ) -> None:
     app = create_app(token=TOKEN)
@@ -149,19 +155,22 @@ def test_leftovers_of_killed_pulls_are_removed_and_a_stale_spool_is_never_ingest
         settings = make_settings([pull_entry(url)], SAMPLE_API_TOKEN=TOKEN)
         contract = load_contracts()["products"]
         ingest_dataset(settings, contract, load_sources(settings))  # all 50, cursor at product 50
-        spool = _spool_dir(settings)
+        key, spool = spool_key(settings.keys_dir), _spool_dir(settings)
+        now = committed_cursor(lake_for(settings), "products", "catalogue_api").cursor
         (spool / "catalogue_api-a.ndjson.part").write_text('{"id": 999}\n')  # killed mid-way
         (spool / "catalogue_api-b.ndjson").write_text('{"id": 998}\n')  # killed before its description
-        old = dict(sample_products(1)[0], id=997, sku="SKU-0997")  # from before the last commit
-        _leave_described_spool(spool, "catalogue_api-c.ndjson", [old],
-                               {"value": old["updated_at"], "id": "997"}, url)
-        forged = dict(old, id=996, sku="SKU-0996", updated_at="2099-01-01T00:00:00Z")
-        _leave_described_spool(spool, "catalogue_api-d.ndjson", [forged],
-                               {"value": forged["updated_at"], "id": "996"}, url)
-        (spool / "catalogue_api-d.ndjson").write_text(json.dumps(dict(forged, id=995)) + "\n")  # altered
+        old = dict(sample_products(1)[0], id=997, sku="SKU-0997")  # a pull from before the last commit
+        _leave_described_spool(spool, "catalogue_api-c.ndjson", [old], None, key)
+        late = dict(old, id=996, sku="SKU-0996", updated_at="2099-01-01T00:00:00Z")
+        _leave_described_spool(spool, "catalogue_api-d.ndjson", [late], now, key)
+        (spool / "catalogue_api-d.ndjson").write_text(json.dumps(dict(late, id=995)) + "\n")  # altered
+        forged = dict(late, id=994, sku="SKU-0994")  # fits the contract, starts at the lake's cursor
+        _leave_described_spool(spool, "catalogue_api-e.ndjson", [forged], now, None)
         touch_product(app, 3)
         again = ingest_dataset(settings, contract, load_sources(settings))
-    assert again.input_errors == [] and again.total("valid") == 1
+    [err] = again.input_errors
+    assert "discarded catalogue_api-e.ndjson" in err["error"] and "HMAC is missing or wrong" in err["error"]
+    assert again.total("valid") == 1  # only the real change
     assert sorted(p.name for p in spool.iterdir()) == [".lock"]
     _assert_every_version_once(app, settings)
 
@@ -254,10 +263,11 @@ def test_a_finished_pull_that_began_before_the_lakes_cursor_adds_only_its_newer_
         source = build_source("http_pull", spec.as_config(), state_dir=settings.state_dir)
         # Two pulls from the same start, both finished and never committed (two killed runs
         # that shared nothing but this folder), with the same products changing twice.
-        source.fetch(_spool_dir(settings), since=None)
+        key = spool_key(settings.keys_dir)
+        source.fetch(_spool_dir(settings), since=None, sign_with=key)
         for product_id in (4, 24, 44):
             touch_product(app, product_id)
-        source.fetch(_spool_dir(settings), since=None)
+        source.fetch(_spool_dir(settings), since=None, sign_with=key)
         for product_id in (4, 24, 44):
             touch_product(app, product_id)  # the versions in between exist only in the 2nd spool
         report = ingest_dataset(settings, load_contracts()["products"], load_sources(settings))
