@@ -16,7 +16,7 @@ from connectors.http_pull.exceptions import (
     HttpPullUnstableError,
 )
 from connectors.http_pull.reader import HttpPullSource
-from connectors.http_pull.result import PullResult, narrow_pull
+from connectors.http_pull.result import PullResult, entry_verified, narrow_pull, sign_entry
 from connectors.http_pull.spool import (
     SpoolBusyError,
     SpoolLock,
@@ -44,10 +44,12 @@ __all__ = [
     "SpoolBusyError",
     "SpoolLock",
     "clear_unfinished",
+    "entry_verified",
     "finished_pulls",
     "load_configs",
     "narrow_pull",
     "parse_retry_after",
     "read_spool",
     "remove_pull",
+    "sign_entry",
 ]

@@ -1,9 +1,9 @@
 """``PullResult``: what one pull fetched, saved beside its spool so a killed run can be settled.
 
 The description may be authenticated: ``save(key=...)`` adds an HMAC-SHA256 over its canonical
-JSON (which holds the spool's sha256), and ``load(..., key=...)`` refuses a description without a
-valid one. Whoever can write the spool folder but holds no key cannot then pass a file of their
-own off as what the API answered.
+JSON (which holds the spool's sha256; :func:`sign_entry`), and ``load(..., key=...)`` refuses a
+description without a valid one. Whoever can write the spool folder but holds no key cannot then
+pass a file of their own off as what the API answered.
 
 :func:`narrow_pull` cuts a finished pull down to the records after a position: a pull killed
 before its commit, whose window started before the cursor the lake holds now, still holds the
@@ -92,9 +92,7 @@ class PullResult:
 
         With ``key`` it carries an HMAC that :meth:`load` checks.
         """
-        payload: dict[str, Any] = self.to_dict()
-        if key is not None:
-            payload["mac"] = _mac(key, payload)
+        payload = self.to_dict() if key is None else sign_entry(key, self.to_dict())
         tmp = self.sidecar_path.with_name(self.sidecar_path.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(payload, f)
@@ -109,10 +107,8 @@ class PullResult:
         ``key`` is given and it does not carry a valid HMAC made with that key."""
         try:
             d = json.loads(sidecar.read_text(encoding="utf-8"))
-            if key is not None:
-                mac = d.pop("mac", None)
-                if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, d)):
-                    raise ValueError("its HMAC is missing or wrong (not written by this platform)")
+            if key is not None and not entry_verified(key, d):
+                raise ValueError("its HMAC is missing or wrong (not written by this platform)")
             return cls(
                 source=str(d["source"]),
                 uri=str(d["uri"]),
@@ -134,8 +130,27 @@ class PullResult:
             raise ValueError(f"{sidecar} is not a pull description: {err}") from err
 
 
-def _mac(key: bytes, payload: dict[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+def sign_entry(key: bytes, entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` with ``mac``: an HMAC-SHA256 with ``key`` over its canonical JSON without ``mac``.
+
+    >>> entry = sign_entry(b"k" * 32, {"cursor": "5"}); entry_verified(b"k" * 32, entry)
+    True
+    >>> entry_verified(b"k" * 32, {**entry, "cursor": "9"}), entry_verified(b"x" * 32, entry)
+    (False, False)
+    """
+    body = {k: v for k, v in entry.items() if k != "mac"}
+    return {**body, "mac": _mac(key, body)}
+
+
+def entry_verified(key: bytes, entry: dict[str, Any]) -> bool:
+    """Whether ``entry`` carries a valid ``mac`` made with ``key`` (see :func:`sign_entry`)."""
+    mac = entry.get("mac")
+    body = {k: v for k, v in entry.items() if k != "mac"}
+    return isinstance(mac, str) and hmac.compare_digest(mac, _mac(key, body))
+
+
+def _mac(key: bytes, body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hmac.new(key, canonical, hashlib.sha256).hexdigest()
 
 

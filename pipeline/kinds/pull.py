@@ -5,7 +5,7 @@ One pull of a source, holding the source's spool lock (one pull of a source at a
 1. ``committed = committed_cursor(...)``: the newest cursor the source recorded in the lake
    (:mod:`pipeline.kinds.pull_state`; the local cursor file is only a cache).
 2. Leftovers of a killed pull are settled: unfinished spools are deleted; a finished spool with
-   its description (authenticated by an HMAC with the key in ``<keys_dir>/http_pull/spool.key``,
+   its description (authenticated by an HMAC with the pull key, :mod:`pipeline.kinds.pull_key`;
    its sha256 intact) is committed if its content already reached bronze
    (finishing its quarantine commit) or if it starts where the lake's cursor is (it is the pull
    this run would make, read earlier); one that began before the lake's cursor is cut down to its
@@ -43,6 +43,7 @@ from lake.delta import Lake, open_table
 from pipeline import ingest
 from pipeline.ingest import IngestResult, app_id_for
 from pipeline.inputs import SpooledSource
+from pipeline.kinds.pull_key import pull_key
 from pipeline.kinds.pull_state import (
     CommittedCursor,
     committed_cursor,
@@ -50,7 +51,6 @@ from pipeline.kinds.pull_state import (
     pull_metadata,
     record_cursor,
     refresh_due,
-    spool_key,
 )
 from pipeline.report import DatasetReport, input_error
 
@@ -67,13 +67,13 @@ def ingest_pull(
 ) -> None:
     """Pull ``source`` into ``contract``'s tables (see the module docstring).
 
-    ``keys_dir`` holds the key authenticating spool descriptions (default: the settings' one).
+    ``keys_dir`` holds the pull key (:mod:`pipeline.kinds.pull_key`; default: the settings' one).
     """
     from connectors.http_pull import HttpPullSource, SpoolBusyError, SpoolLock
 
     assert isinstance(source, HttpPullSource) and source.spool_dir is not None
     try:
-        key = spool_key(keys_dir or Settings.from_env().keys_dir)
+        key = pull_key(keys_dir or Settings.from_env().keys_dir)
     except ConnectorError as err:
         report.input_errors.append(input_error(source.name, source.config.url, err))
         return
@@ -129,7 +129,7 @@ class _Pull:
         self.report.input_errors.append(input_error(self.source.name, where or self.source.config.url, err))
 
     def _committed(self) -> CommittedCursor:
-        return committed_cursor(self.lake, self.contract.name, self.source.name, self.cache)
+        return committed_cursor(self.lake, self.contract.name, self.source.name, self.cache, key=self.key)
 
     def _table(self, layer: str) -> DeltaTable | None:
         return open_table(self.lake.table_uri(layer, self.contract.name), storage_options=self.lake.options())
@@ -208,7 +208,7 @@ class _Pull:
         obj = pulled.source_object()
         try:
             result = ingest.ingest_object(
-                spooled, obj, self.contract, self.lake, commit_metadata=pull_metadata(pulled)
+                spooled, obj, self.contract, self.lake, commit_metadata=pull_metadata(pulled, key=self.key)
             )
         except ConnectorError as err:
             self._error(err, obj.uri)
@@ -226,7 +226,7 @@ class _Pull:
                 # the lake, so the cursor may move to where this pull ended.
                 assert pulled.new_cursor is not None
                 done = record_cursor(self.lake, self.contract, self.source.name, pulled.new_cursor,
-                                     reason="already_committed")
+                                     key=self.key, reason="already_committed")
                 found = CommittedCursor(pulled.new_cursor, "lake", app_id=done.metadata.get("maestro.app_id"))
             if self.cache is not None and found.cursor is not None:
                 self.cache.set(self.source.name, found.cursor, app_id=found.app_id)
@@ -251,7 +251,8 @@ class _Pull:
         if cursor is None:
             return
         if refresh_due(committed, log_retention(self.lake, self.contract.name), datetime.now(UTC)):
-            done = record_cursor(self.lake, self.contract, self.source.name, cursor, reason="keepalive")
+            done = record_cursor(self.lake, self.contract, self.source.name, cursor, key=self.key,
+                                 reason="keepalive")
             committed = CommittedCursor(cursor, "lake", app_id=done.metadata.get("maestro.app_id"))
             faults.point("pipeline.pull.after_keepalive")
         if self.cache is None:

@@ -22,20 +22,27 @@ checkpoints for ever, commitInfo is not. So:
   crash between commit and cache is covered);
 - if neither can answer, the pull stops with :class:`CursorStateError` saying how to set the
   cursor (``python -m pipeline.kinds.pull_state set-cursor``): guessing would lose or duplicate.
+
+Authenticity. Every ``maestro.pull`` entry carries an HMAC made with the pull key
+(:mod:`pipeline.kinds.pull_key`). An entry of the source without a valid one was written by
+someone without the key (a forged cursor could move the source past records nobody would ever
+pull): the pull stops with :class:`CursorStateError` naming the commit.
+
+Upgrade. Before cursors were recorded in the lake, they lived only in the cursor file. A source
+whose ingest commits are in the log but that has no ``maestro.pull`` entry yet resumes from that
+file's cursor once (the next commit records it in the lake), or, without one, stops with the
+same clear error instead of pulling everything again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from contracts.model import Contract
@@ -63,18 +70,28 @@ class CommittedCursor:
     at: datetime | None = None
 
 
-def pull_metadata(result: PullResult, *, reason: str = "pull") -> dict[str, Any]:
+def pull_entry(
+    source: str, cursor: Cursor | None, *, key: bytes, reason: str, since: Cursor | None = None,
+    records: int = 0, fetched_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The signed ``maestro.pull`` commitInfo entry recording ``cursor`` for ``source``."""
+    from connectors.http_pull import sign_entry
+
+    return sign_entry(key, {
+        "source": source,
+        "reason": reason,
+        "since": since.to_dict() if since else None,
+        "cursor": cursor.to_dict() if cursor else None,
+        "records": records,
+        "fetched_at": fetched_at.isoformat() if fetched_at else None,
+    })
+
+
+def pull_metadata(result: PullResult, *, key: bytes) -> dict[str, Any]:
     """The ``commit_metadata`` that records ``result``'s cursor with its rows."""
-    return {
-        PULL_KEY: {
-            "source": result.source,
-            "reason": reason,
-            "since": result.since.to_dict() if result.since else None,
-            "cursor": result.new_cursor.to_dict() if result.new_cursor else None,
-            "records": result.records,
-            "fetched_at": result.fetched_at.isoformat(),
-        }
-    }
+    entry = pull_entry(result.source, result.new_cursor, key=key, reason="pull", since=result.since,
+                       records=result.records, fetched_at=result.fetched_at)
+    return {PULL_KEY: entry}
 
 
 def _entry(info: dict[str, Any], source: str) -> dict[str, Any] | None:
@@ -103,15 +120,20 @@ def _from_lake(info: dict[str, Any], entry: dict[str, Any]) -> CommittedCursor:
 
 
 def committed_cursor(
-    lake: Lake, dataset: str, source: str, cache: CursorStore | None = None
+    lake: Lake, dataset: str, source: str, cache: CursorStore | None = None, *, key: bytes | None = None
 ) -> CommittedCursor:
     """The newest cursor ``source`` committed to ``dataset`` (see the module docstring).
 
+    Args:
+        key: the pull key; with it, an entry without a valid HMAC is refused (without it, entries
+            are read unchecked: for display only).
+
     Raises:
-        CursorStateError: the log has expired past the newest cursor and no cached cursor is
-            confirmed by the table.
+        CursorStateError: the newest entry is not authentic, or the log has expired past it and
+            no cached cursor is confirmed by the table.
     """
-    from connectors.http_pull import CursorStateError
+    from connectors.http_pull import CursorStateError, entry_verified
+
     uri = lake.table_uri("bronze", dataset)
     dt = open_table(uri, storage_options=lake.options())
     if dt is None:
@@ -121,23 +143,42 @@ def committed_cursor(
         history = dt.history(limit) if limit else dt.history()
         for info in history:  # newest first
             entry = _entry(info, source)
-            if entry is not None:
-                return _from_lake(info, entry)
+            if entry is None:
+                continue
+            if key is not None and not entry_verified(key, entry):
+                raise CursorStateError(
+                    f"source {source!r}: the cursor entry in version {info.get('version')} of {uri} "
+                    "has no valid HMAC: it was not written by this platform (or the pull key "
+                    "changed). Not pulling from it: inspect that commit; to go on, record the last "
+                    f"trusted cursor with: python -m pipeline.kinds.pull_state set-cursor {source} "
+                    "<value> [--id <id>]"
+                )
+            return _from_lake(info, entry)
         if limit is not None and len(history) < limit:
             break  # that was the whole log
-    if not history or min(int(h.get("version", 0)) for h in history) == 0:
+    ingested = any(info.get("maestro.source") == source for info in history)
+    complete = not history or min(int(h.get("version", 0)) for h in history) == 0
+    if complete and not ingested:
         return CommittedCursor(None, "none")  # the whole log: the source never committed
     cached = cache.load(source) if cache is not None else None
     if cached is not None:
         for cursor, app_id in ((cached.pending, cached.pending_app_id), (cached.cursor, cached.app_id)):
             if cursor is not None and app_id and dt.transaction_version(app_id) is not None:
                 return CommittedCursor(cursor, "cache", app_id=app_id)
+        if ingested and cached.cursor is not None and cached.app_id is None:
+            return CommittedCursor(cached.cursor, "cache")  # upgrade: the file's cursor, once
+    why = (
+        "holds rows of the source but no cursor entry (written before cursors were recorded in "
+        "the lake) and no cursor file to resume from"
+        if ingested
+        else "no longer shows the source's newest cursor (commit files older than "
+        "delta.logRetentionDuration are removed once a checkpoint covers them) and no cached "
+        "cursor is confirmed by the table"
+    )
     raise CursorStateError(
-        f"source {source!r}: the Delta log of {uri} no longer shows the source's newest cursor "
-        "(commit files older than delta.logRetentionDuration are removed once a checkpoint "
-        "covers them) and no cached cursor is confirmed by the table; pulling from the start "
-        "would duplicate rows and guessing could skip some. Find the last committed position "
-        "(e.g. the newest cursor field of the source's rows) and set it with: python -m "
+        f"source {source!r}: the Delta log of {uri} {why}; pulling from the start would duplicate "
+        "rows and guessing could skip some. Find the last committed position (e.g. the newest "
+        "cursor field of the source's rows) and set it with: python -m "
         f"pipeline.kinds.pull_state set-cursor {source} <value> [--id <id>]"
     )
 
@@ -162,67 +203,20 @@ def refresh_due(committed: CommittedCursor, retention: timedelta, now: datetime)
 
 
 def record_cursor(
-    lake: Lake, contract: Contract, source: str, cursor: Cursor, *, reason: str
+    lake: Lake, contract: Contract, source: str, cursor: Cursor, *, key: bytes, reason: str
 ) -> CommitResult:
     """Record ``cursor`` for ``source`` in an empty bronze commit (no rows, one txn)."""
     from contracts.enforce import bronze_schema
 
-    entry = {"source": source, "reason": reason, "since": None, "cursor": cursor.to_dict(),
-             "records": 0, "fetched_at": None}
     return append_idempotent(
         lake.table_uri("bronze", contract.name),
         iter(()),
         schema=bronze_schema(contract),
         app_id=f"maestro-pull-cursor:{source}:{uuid.uuid4().hex}",
-        metadata={PULL_KEY: entry, "maestro.source": source},
+        metadata={PULL_KEY: pull_entry(source, cursor, key=key, reason=reason)},
         storage_options=lake.options(),
         name=f"bronze_{contract.name}",
     )
-
-
-def spool_key(keys_dir: Path) -> bytes:
-    """The key that authenticates this platform's pull spool descriptions (``PullResult.save``).
-
-    ``<keys_dir>/http_pull/spool.key``: 32 random bytes, created on first use (published with an
-    atomic link, so concurrent first uses agree), owner-only; refused if others may read it.
-    """
-    from connectors.exceptions import SourceConfigError
-
-    path = keys_dir / "http_pull" / "spool.key"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        tmp = path.with_name(f".spool.key.{uuid.uuid4().hex}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, secrets.token_bytes(32))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process published its key first: use that one
-        finally:
-            tmp.unlink(missing_ok=True)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError as err:
-        raise SourceConfigError(
-            f"pull spool key {path} cannot be opened ({err}); it must be a regular file"
-        ) from err
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(f.fileno()).st_mode
-        key = f.read(64)
-    if mode & 0o077:
-        raise SourceConfigError(
-            f"pull spool key {path} may be read or written by others (mode {mode & 0o777:o}); "
-            f"run chmod 600 {path}"
-        )
-    if len(key) != 32:
-        raise SourceConfigError(
-            f"pull spool key {path} holds {len(key)} bytes, not 32; delete it to make a new one"
-        )
-    return key
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from config.sources import load_sources
     from connectors.http_pull import Cursor, CursorStateError
     from contracts.loader import load_contracts
+    from pipeline.kinds.pull_key import pull_key
     from pipeline.run import lake_for
 
     parser = argparse.ArgumentParser(
@@ -253,12 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec, lake = specs[args.source], lake_for(settings)
     if args.command == "set-cursor":
         done = record_cursor(lake, contracts[spec.dataset], spec.name, Cursor(args.value, args.id),
-                             reason="operator")
+                             key=pull_key(settings.keys_dir), reason="operator")
         print(f"recorded cursor {Cursor(args.value, args.id).text()} for {spec.name} in {done.table_uri} "
               f"version {done.version}")
         return 0
     try:
-        found = committed_cursor(lake, spec.dataset, spec.name)
+        found = committed_cursor(lake, spec.dataset, spec.name, key=pull_key(settings.keys_dir))
     except CursorStateError as err:
         print(err)
         return 1

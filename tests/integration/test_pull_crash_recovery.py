@@ -19,7 +19,8 @@ from connectors.http_pull.sample_api import create_app, sample_products, touch_p
 from contracts.loader import load_contracts
 from faults import FaultInjected
 from lake.delta import table_facts
-from pipeline.kinds.pull_state import committed_cursor, spool_key
+from pipeline.kinds.pull_key import pull_key
+from pipeline.kinds.pull_state import committed_cursor
 from pipeline.run import ingest_dataset, lake_for
 from sandbox.servers import serve_app
 
@@ -155,7 +156,7 @@ def test_leftovers_of_killed_pulls_are_removed_and_none_is_mistaken_for_data(
         settings = make_settings([pull_entry(url)], SAMPLE_API_TOKEN=TOKEN)
         contract = load_contracts()["products"]
         ingest_dataset(settings, contract, load_sources(settings))  # all 50, cursor at product 50
-        key, spool = spool_key(settings.keys_dir), _spool_dir(settings)
+        key, spool = pull_key(settings.keys_dir), _spool_dir(settings)
         now = committed_cursor(lake_for(settings), "products", "catalogue_api").cursor
         (spool / "catalogue_api-a.ndjson.part").write_text('{"id": 999}\n')  # killed mid-way
         (spool / "catalogue_api-b.ndjson").write_text('{"id": 998}\n')  # killed before its description
@@ -263,7 +264,7 @@ def test_a_finished_pull_that_began_before_the_lakes_cursor_adds_only_its_newer_
         source = build_source("http_pull", spec.as_config(), state_dir=settings.state_dir)
         # Two pulls from the same start, both finished and never committed (two killed runs
         # that shared nothing but this folder), with the same products changing twice.
-        key = spool_key(settings.keys_dir)
+        key = pull_key(settings.keys_dir)
         source.fetch(_spool_dir(settings), since=None, sign_with=key)
         for product_id in (4, 24, 44):
             touch_product(app, product_id)

@@ -11,9 +11,14 @@ import pytest
 from deltalake import DeltaTable
 
 from config.sources import load_sources
-from connectors.http_pull import Cursor, CursorStateError, CursorStore
+from connectors.factory import build_source
+from connectors.http_pull import Cursor, CursorStateError, CursorStore, read_spool
 from connectors.http_pull.sample_api import create_app, touch_product
+from contracts.enforce import bronze_schema
 from contracts.loader import load_contracts
+from lake.delta import append_idempotent
+from pipeline import ingest
+from pipeline.inputs import SpooledSource
 from pipeline.kinds.pull_state import committed_cursor, main, record_cursor
 from pipeline.run import ingest_dataset, lake_for
 from sandbox.servers import serve_app
@@ -27,7 +32,7 @@ NEWEST = Cursor("2024-01-15T07:00:00Z", "50")  # product 50, the last of the sam
 def _expire_the_log(settings) -> None:  # noqa: ANN001
     """What 30 days and a checkpointing writer do: commit files a checkpoint covers are deleted."""
     lake, contract = lake_for(settings), load_contracts()["products"]
-    record_cursor(lake, contract, "another_source", Cursor("1"), reason="test")  # a later commit
+    record_cursor(lake, contract, "another_source", Cursor("1"), key=b"k" * 32, reason="test")  # later
     table = lake.table_uri("bronze", "products")
     DeltaTable(table).create_checkpoint()
     month_ago = time.time() - 40 * 86400
@@ -117,3 +122,54 @@ def test_a_pull_with_nothing_new_records_the_cursor_again_before_the_log_could_e
     assert newest["operationMetrics"]["num_added_rows"] == 0
     found = committed_cursor(lake_for(settings), "products", "catalogue_api")
     assert (found.cursor, found.version) == (NEWEST, version + 1)
+
+
+def test_a_cursor_entry_written_without_the_key_is_refused_and_nothing_is_pulled(
+    make_settings,  # noqa: ANN001
+) -> None:
+    app = create_app(token=TOKEN)
+    with serve_app(app) as url:
+        settings = make_settings([pull_entry(url)], SAMPLE_API_TOKEN=TOKEN)
+        contract = load_contracts()["products"]
+        ingest_dataset(settings, contract, load_sources(settings))
+        lake = lake_for(settings)
+        forged = {"source": "catalogue_api", "cursor": {"value": "2099-01-01T00:00:00Z", "id": "1"}}
+        append_idempotent(lake.table_uri("bronze", "products"), iter(()), schema=bronze_schema(contract),
+                          app_id="forged", metadata={"maestro.pull": forged})  # skips everything
+        touch_product(app, 5)
+        refused = ingest_dataset(settings, contract, load_sources(settings))
+    [err] = refused.input_errors
+    assert "has no valid HMAC: it was not written by this platform" in err["error"]
+    assert refused.results == []  # the change waits; it is not skipped for ever
+
+
+def test_a_source_upgraded_from_a_cursor_file_resumes_from_it_once_without_pulling_all_again(
+    make_settings,  # noqa: ANN001
+) -> None:
+    app = create_app(token=TOKEN)
+    with serve_app(app) as url:
+        settings = make_settings([pull_entry(url)], SAMPLE_API_TOKEN=TOKEN)
+        contract = load_contracts()["products"]
+        lake = lake_for(settings)
+        ingest_dataset(settings, contract, [])
+        # What the previous version did: commit the pull, then save the cursor in the file only.
+        [spec] = load_sources(settings)
+        source = build_source("http_pull", spec.as_config(), state_dir=settings.state_dir)
+        pulled = source.fetch(Path(settings.state_dir) / "old-spool", since=None)
+        spooled = SpooledSource(source, lambda n: read_spool(pulled.spool_path, n, columns=pulled.columns))
+        assert ingest.ingest_object(spooled, pulled.source_object(), contract, lake).status == "committed"
+
+        stopped = ingest_dataset(settings, contract, load_sources(settings))  # no file, no entry
+        assert "holds rows of the source but no cursor entry" in stopped.input_errors[0]["error"]
+        assert stopped.results == []
+        _cache(settings).set("catalogue_api", pulled.new_cursor or "")  # what the old version saved
+
+        touch_product(app, 8)
+        resumed = ingest_dataset(settings, contract, load_sources(settings))
+        assert resumed.input_errors == [] and resumed.total("valid") == 1
+        assert committed_cursor(lake, "products", "catalogue_api").origin == "lake"
+
+        touch_product(app, 9)
+        _cache(settings).delete("catalogue_api")  # the lake holds the cursor now
+        assert ingest_dataset(settings, contract, load_sources(settings)).total("valid") == 1
+    assert bronze_versions(lake_for(settings).table_uri("bronze", "products")) == api_versions(app)

@@ -1,4 +1,4 @@
-"""The pull driver's state helpers: the spool key, the log retention read from the table, and when
+"""The pull driver's state helpers: the pull key, the log retention read from the table, and when
 a cursor is due to be recorded again."""
 
 from __future__ import annotations
@@ -12,19 +12,20 @@ import pytest
 from connectors.exceptions import SourceConfigError
 from connectors.http_pull import Cursor, PullResult
 from lake.delta import Lake, ensure_table
-from pipeline.kinds.pull_state import CommittedCursor, log_retention, refresh_due, spool_key
+from pipeline.kinds.pull_key import pull_key
+from pipeline.kinds.pull_state import CommittedCursor, log_retention, refresh_due
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 
-def test_the_spool_key_is_made_once_owner_only_and_refused_when_others_may_read_it(tmp_path: Path) -> None:
-    key = spool_key(tmp_path)
-    path = tmp_path / "http_pull" / "spool.key"
-    assert len(key) == 32 and spool_key(tmp_path) == key
+def test_the_pull_key_is_made_once_owner_only_and_refused_when_others_may_read_it(tmp_path: Path) -> None:
+    key = pull_key(tmp_path)
+    path = tmp_path / "http_pull" / "pull.key"
+    assert len(key) == 32 and pull_key(tmp_path) == key
     assert path.stat().st_mode & 0o777 == 0o600
     os.chmod(path, 0o644)
     with pytest.raises(SourceConfigError, match=r"may be read or written by others \(mode 644\).*chmod 600"):
-        spool_key(tmp_path)
+        pull_key(tmp_path)
 
 
 def test_a_description_without_the_right_hmac_is_refused(tmp_path: Path) -> None:
