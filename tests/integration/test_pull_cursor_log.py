@@ -21,6 +21,7 @@ from pipeline import ingest
 from pipeline.inputs import SpooledSource
 from pipeline.kinds.pull_state import committed_cursor, main, record_cursor
 from pipeline.run import ingest_dataset, lake_for
+from pipeline.scratch import scratch
 from sandbox.servers import serve_app
 
 from .pull_api import TOKEN, api_versions, bronze_versions, pull_entry
@@ -157,7 +158,8 @@ def test_a_source_upgraded_from_a_cursor_file_resumes_from_it_once_without_pulli
         source = build_source("http_pull", spec.as_config(), state_dir=settings.state_dir)
         pulled = source.fetch(Path(settings.state_dir) / "old-spool", since=None)
         spooled = SpooledSource(source, lambda n: read_spool(pulled.spool_path, n, columns=pulled.columns))
-        assert ingest.ingest_object(spooled, pulled.source_object(), contract, lake).status == "committed"
+        with scratch(settings.home):  # as a run does
+            assert ingest.ingest_object(spooled, pulled.source_object(), contract, lake).status == "committed"
 
         stopped = ingest_dataset(settings, contract, load_sources(settings))  # no file, no entry
         assert "holds rows of the source but no cursor entry" in stopped.input_errors[0]["error"]
