@@ -165,7 +165,10 @@ class CursorStore:
     def set_pending(self, source: str, value: Cursor | str, *, app_id: str) -> None:
         """Note, before a commit, the cursor the commit ``app_id`` will record."""
         cursor = _as_cursor(value)
-        cached = self.load(source) or CachedCursor(None)
+        try:
+            cached = self.load(source) or CachedCursor(None)
+        except CursorStateError:
+            cached = CachedCursor(None)  # an unreadable cache is replaced, never trusted
         self._write(
             source,
             {

@@ -101,13 +101,17 @@ class _Pull:
         self.incremental = source.config.incremental is not None
 
     def run(self) -> None:
-        from connectors.http_pull import CursorStateError, clear_unfinished, remove_pull
+        from connectors.http_pull import CursorStateError
 
         try:
-            committed = self._committed()
-        except CursorStateError as err:
+            self._run()
+        except CursorStateError as err:  # the lake's cursor cannot be trusted or found: stop here
             self._error(err)
-            return
+
+    def _run(self) -> None:
+        from connectors.http_pull import clear_unfinished, remove_pull
+
+        committed = self._committed()
         clear_unfinished(self.spool_dir)
         committed = self._settle_leftovers(committed)
         self._check_complete(committed)
@@ -257,7 +261,12 @@ class _Pull:
             faults.point("pipeline.pull.after_keepalive")
         if self.cache is None:
             return
-        cached = self.cache.load(self.source.name)
+        from connectors.http_pull import CursorStateError
+
+        try:
+            cached = self.cache.load(self.source.name)
+        except CursorStateError:
+            cached = None  # an unreadable cache is replaced: the lake has the answer
         if cached is None or (cached.cursor, cached.app_id) != (cursor, committed.app_id) or cached.pending:
             self.cache.set(self.source.name, cursor, app_id=committed.app_id)
 

@@ -271,3 +271,20 @@ def test_a_finished_pull_that_began_before_the_lakes_cursor_adds_only_its_newer_
     assert report.input_errors == []
     assert [r.counts.valid for r in report.results] == [50, 3, 3]  # first pull, its newer part, now
     _assert_every_version_once(app, settings)
+
+
+def test_an_unreadable_cursor_cache_is_replaced_not_trusted(make_settings) -> None:  # noqa: ANN001
+    app = create_app(token=TOKEN)
+    with serve_app(app) as url:
+        settings = make_settings([pull_entry(url)], SAMPLE_API_TOKEN=TOKEN)
+        contract = load_contracts()["products"]
+        ingest_dataset(settings, contract, load_sources(settings))
+        cache = CursorStore(Path(settings.state_dir) / "http_pull" / "cursors")
+        cache.path("catalogue_api").write_text("{torn")
+        assert ingest_dataset(settings, contract, load_sources(settings)).input_errors == []
+        assert cache.get("catalogue_api") == Cursor("2024-01-15T07:00:00Z", "50")
+        cache.path("catalogue_api").write_text("[]")
+        touch_product(app, 2)
+        again = ingest_dataset(settings, contract, load_sources(settings))
+    assert again.input_errors == [] and again.total("valid") == 1
+    _assert_every_version_once(app, settings)
