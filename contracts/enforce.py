@@ -8,19 +8,22 @@ Every input row ends in exactly one place, so ``read == valid + rejected + dupli
 
 - **valid** rows go to the bronze table;
 - **rejected** rows go to the quarantine table. Reason codes: ``type:<col>`` (value present but not
-  parsable as the column type), ``not_null:<col>``, ``min:<col>``, ``max:<col>``,
-  ``allowed_values:<col>``, ``pattern:<col>``, ``min_length:<col>``, ``max_length:<col>``,
-  ``unique:<col>`` (value already used by an earlier kept row of this input), ``duplicate_key``
-  (primary key already used by an earlier kept row of this input with *different* values);
+  parsable as the column type, or a date or timestamp outside years 0001-9999), ``not_null:<col>``,
+  ``min:<col>``, ``max:<col>``, ``allowed_values:<col>``, ``pattern:<col>``, ``min_length:<col>``,
+  ``max_length:<col>``, ``unique:<col>`` (value already used by an earlier kept row of this input),
+  ``duplicate_key`` (primary key already used by an earlier row of this input with *different*
+  values); and the reader's own code for a row the reader could not read (``ragged_row``,
+  ``encoding`` ...: :mod:`contracts.reader_rows`), which is that row's only reason;
 - **duplicates** are rows identical, in every contract column, to an earlier row of this input with
   the same primary key. They carry no information, so they are counted and dropped.
 
 The duplicate rule: within one input the first occurrence of a primary key wins. Only rows that
-pass every column rule take part in the key and unique checks, so a row rejected by a column rule
-never claims a key or a unique value, and the outcome does not depend on where batch boundaries
-fall. The primary key is checked before unique constraints: a row with a new key but a used unique
-value is rejected (``unique:<col>``) yet keeps its key. Across inputs the bronze table keeps every
-version (with its source pointer) and the dbt staging model takes the latest one per key.
+pass every column rule (and that the reader could read) take part in the key and unique checks, so
+a row rejected by a column rule never claims a key or a unique value, and the outcome does not
+depend on where batch boundaries fall. The primary key is checked before unique constraints: a row
+with a new key but a used unique value is rejected (``unique:<col>``) yet keeps its key. Across
+inputs the bronze table keeps every version (with its source pointer) and the dbt staging model
+takes the latest one per key.
 
 Parsing: the first non-null value of a timestamp column picks a *primary* format among those the
 column accepts; every value is parsed with it and only the values it cannot parse are parsed again
@@ -28,18 +31,20 @@ with all accepted formats (likewise numbers and dates are first parsed as-is and
 after trimming whitespace when that fails). A primary format accepts a subset of what the full rule
 accepts, with the same result, so the outcome is the full rule's.
 
-Memory and the key set (the trade-off): key checks need, per distinct key, the key and a 64-bit hash
-of the first row that used it (16 bytes). A single integer key column is compared by its value,
-other keys by a 64-bit hash of their typed values (two different keys colliding would be taken for
-one, with probability about n^2/2^65 for n keys). Keys are kept in memory only until ~1M of them
-have accumulated (16 MiB); then they are sorted and spilled to a temporary file, removed when the
-enforcer is closed or collected. What stays in memory for the whole input is the range of keys seen,
-one key per 512 spilled keys, and, once a key falls inside that range (not for keys that only grow,
-like sequence numbers), a Bloom filter of 4 bytes per key, rebuilt twice as large when full (so 4-8
-bytes per distinct key: 64 MiB for 10M random keys, against 160 MiB plus merge copies before).
-The price: 16 bytes of temporary disk per key, and a lookup of every key the filter cannot rule out
-(true repeats and ~0.05% false positives) in every spilled run, one 4 KiB page read each. Inputs
-that repeat most of their keys therefore cost more time, not more memory.
+Memory and the key set (the trade-off): key checks need, per distinct key, the key, a 64-bit hash
+of the first row that used it and that row's number, which ``duplicate_key`` names (24 bytes; a
+unique column keeps the value's key and first row: 16 bytes). A single integer key column is
+compared by its value, other keys by a 64-bit hash of their typed values (two different keys
+colliding would be taken for one, with probability about n^2/2^65 for n keys). Keys are kept in
+memory only until ~1M of them have accumulated (24 MiB; 16 MiB before rows were named); then they
+are sorted and spilled to a temporary file, removed when the enforcer is closed or collected. What
+stays in memory for the whole input is the range of keys seen, one key per 512 spilled keys, and,
+once a key falls inside that range (not for keys that only grow, like sequence numbers), a Bloom
+filter of 4 bytes per key, rebuilt twice as large when full (so 4-8 bytes per distinct key: 64 MiB
+for 10M random keys, against 160 MiB plus merge copies before). The price: 24 bytes of temporary
+disk per key, and a lookup of every key the filter cannot rule out (true repeats and ~0.05% false
+positives) in every spilled run, one 4 KiB page read each. Inputs that repeat most of their keys
+therefore cost more time, not more memory.
 
 The work is split by concern: :mod:`contracts.parse` (parse plans, fast paths, row rules),
 :mod:`contracts.keyset` (the spilling key set), :mod:`contracts.outputs` (bronze and quarantine
@@ -61,14 +66,17 @@ from contracts.keyset import SeenKeys, group_firsts
 from contracts.model import Column, Contract
 from contracts.outputs import OutputBuilder
 from contracts.parse import Parser, Plan, typed_name
+from contracts.reader_rows import ReaderRows, reader_rows
 from contracts.schemas import (
     ARROW_TYPES,
     BRONZE_METADATA,
     QUARANTINE_METADATA,
+    READER_COLUMNS,
     bronze_schema,
     quarantine_schema,
     typed_dtype,
 )
+from contracts.typed_sources import decode_dictionaries
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -136,6 +144,7 @@ class PreparedBatch:
     flags: pl.DataFrame
     bad: np.ndarray
     offset: int
+    reader: ReaderRows | None = None
 
 
 class Enforcer:
@@ -160,14 +169,16 @@ class Enforcer:
         self.counts = EnforceCounts()
         self._rows_seen = 0
         self._pk = [contract.column(k) for k in contract.primary_key]
-        self._pk_seen = SeenKeys(memory_keys=memory_keys) if self._pk else None
+        # Per key: the first row's hash (exact repeat or conflict?) and number (named in messages).
+        self._pk_seen = SeenKeys(memory_keys=memory_keys, value_width=2) if self._pk else None
         self._unique_seen = {
-            c.name: SeenKeys(memory_keys=memory_keys, with_values=False)
+            c.name: SeenKeys(memory_keys=memory_keys, value_width=1)
             for c in contract.columns
             if c.constraints.unique and [c.name] != contract.primary_key
         }
         self._parser = Parser(contract)
         self._outputs = OutputBuilder(contract, context)
+        self._checked: set[tuple[str, ...]] = set()
 
     def close(self) -> None:
         """Release the key sets' temporary files (also done when the enforcer is collected)."""
@@ -176,18 +187,28 @@ class Enforcer:
                 seen.close()
 
     def check_columns(self, source_columns: Sequence[str]) -> None:
-        """Fail fast, for the whole input, when its columns cannot fit the contract."""
+        """Fail fast, for the whole input, when its columns cannot fit the contract.
+
+        The reader's reserved columns (``_maestro_error`` ...) are never extra columns. Every
+        batch schema is checked once (a reader may change it mid-input).
+        """
         present = set(source_columns)
         missing = [c.source for c in self.contract.columns if c.source not in present and not c.nullable]
         known = {c.source for c in self.contract.columns}
-        extra = [n for n in source_columns if n not in known]
+        extra = [n for n in source_columns if n not in known and n not in READER_COLUMNS]
+        counts: dict[str, int] = {}
+        for n in source_columns:
+            counts[n] = counts.get(n, 0) + 1
+        repeated = [n for n, k in counts.items() if k > 1 and (n in known or n in READER_COLUMNS)]
         problems = []
         if missing:
-            problems.append(f"required columns missing: {', '.join(missing)}")
+            problems.append(f"required columns missing: {_names(missing)}")
+        if repeated:
+            problems.append(f"columns that appear more than once: {_names(repeated)}")
         if extra and self.contract.extra_columns == "reject":
             problems.append(
                 f"columns not in contract {self.contract.name} v{self.contract.version}: "
-                f"{', '.join(extra)} (add them to the contract as a new minor version, or set "
+                f"{_names(extra)} (add them to the contract as a new minor version, or set "
                 "extra_columns: drop)"
             )
         if problems:
@@ -205,18 +226,27 @@ class Enforcer:
         ``prepare`` and :meth:`finish` may run on two threads (one each) as a pipeline, provided
         each sees the batches in input order; rows are numbered here.
         """
-        if self._rows_seen == 0:
-            self.check_columns(batch.schema.names)
+        names = tuple(batch.schema.names)
+        if names not in self._checked:
+            self.check_columns(names)
+            self._checked.add(names)
+        batch = decode_dictionaries(batch, [c.source for c in self.contract.columns])
+        try:
+            plan = self._parser.plan(batch.schema)
+        except SchemaMismatchError as err:
+            raise SchemaMismatchError(f"{self.context.source_uri}: {err}") from err
         offset = self._rows_seen
         self._rows_seen += batch.num_rows
-        plan = self._parser.plan(batch.schema)
         typed = self._parser.parse(batch, plan)
         flags = typed.select([expr for _, expr in plan.rules])
         if plan.rules:
             bad = flags.select(pl.any_horizontal(pl.all())).to_series().to_numpy(writable=True)
         else:
             bad = np.zeros(batch.num_rows, dtype=bool)
-        return PreparedBatch(batch, plan, typed, flags, bad, offset)
+        reader = reader_rows(batch)
+        if reader is not None:
+            bad |= reader.failed
+        return PreparedBatch(batch, plan, typed, flags, bad, offset, reader)
 
     def finish(self, prepared: PreparedBatch) -> EnforcedBatch:
         """Second half of :meth:`process`: key and unique checks against earlier rows; outputs."""
@@ -230,16 +260,19 @@ class Enforcer:
         )
         n = batch.num_rows
         counts = EnforceCounts(read=n)
-        extra_reason: dict[int, str] = {}
+        # Row index -> (reason found by the key or unique checks, the earlier row holding the value).
+        extra_reason: dict[int, tuple[str, int]] = {}
         dup = np.zeros(n, dtype=bool)
         if self._pk_seen is not None:
-            dup, conflict = self._check_keys(typed, bad)
+            dup, conflict, earlier = self._check_keys(typed, bad, offset)
             bad |= conflict
-            extra_reason.update(dict.fromkeys(np.flatnonzero(conflict).tolist(), "duplicate_key"))
+            for i in np.flatnonzero(conflict).tolist():
+                extra_reason[i] = ("duplicate_key", int(earlier[i]))
         for col_name, seen in self._unique_seen.items():
-            clash = self._check_unique(typed, col_name, seen, ~bad & ~dup)
+            clash, earlier = self._check_unique(typed, col_name, seen, ~bad & ~dup, offset)
             bad |= clash
-            extra_reason.update(dict.fromkeys(np.flatnonzero(clash).tolist(), f"unique:{col_name}"))
+            for i in np.flatnonzero(clash).tolist():
+                extra_reason[i] = (f"unique:{col_name}", int(earlier[i]))
 
         good = ~bad & ~dup
         counts.valid = int(good.sum())
@@ -248,58 +281,83 @@ class Enforcer:
         valid = self._outputs.valid(batch, typed, plan, good, offset)
         rejected = None
         if counts.rejected:
-            rejected = self._outputs.rejected(batch, plan, flags, bad, extra_reason, counts.reasons, offset)
+            rejected = self._outputs.rejected(
+                batch, plan, flags, bad, extra_reason, counts.reasons, offset, prepared.reader
+            )
         self.counts.add(counts)
         return EnforcedBatch(valid=valid, rejected=rejected, counts=counts)
 
-    def _check_keys(self, typed: pl.DataFrame, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (exact-duplicate mask, key-conflict mask) for rows not already bad."""
+    def _check_keys(
+        self, typed: pl.DataFrame, bad: np.ndarray, offset: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (exact-duplicate mask, key-conflict mask, number of the row that first held
+        each row's key) for rows not already bad."""
         assert self._pk_seen is not None
         good_idx = np.flatnonzero(~bad)
         dup_full = np.zeros(bad.size, dtype=bool)
         conflict_full = np.zeros(bad.size, dtype=bool)
+        earlier_full = np.zeros(bad.size, dtype=np.uint64)
         if good_idx.size == 0:
-            return dup_full, conflict_full
+            return dup_full, conflict_full, earlier_full
         # Hash every row and pick the good ones: cheaper than gathering the rows first.
         k = _key_values(typed, self._pk)[good_idx]
         hashes = typed.select([typed_name(c) for c in self.contract.columns]).hash_rows(seed=2)
         r = hashes.to_numpy()[good_idx]
         order, start, group = group_firsts(k)
         # Within the batch the first row of each key is its representative ...
-        first_keys, first_rows = k[order[start]], r[order[start]]
+        firsts = order[start]
+        first_keys, first_hashes = k[firsts], r[firsts]
+        first_rows = (good_idx[firsts] + (offset + 1)).astype(np.uint64)
         # ... unless an earlier batch stored one.
         found, stored = self._pk_seen.lookup(first_keys)
-        rep = np.where(found, stored, first_rows)[group]
+        rep = np.where(found, stored[:, 0], first_hashes)[group]
+        rep_row = np.where(found, stored[:, 1], first_rows)[group]
         is_rep = start & ~found[group]
         r_sorted = r[order]
         dup = np.empty(k.size, dtype=bool)
         conflict = np.empty(k.size, dtype=bool)
+        earlier = np.empty(k.size, dtype=np.uint64)
         dup[order] = ~is_rep & (r_sorted == rep)
         conflict[order] = ~is_rep & (r_sorted != rep)
-        self._pk_seen.add(first_keys[~found], first_rows[~found])
+        earlier[order] = rep_row
+        new = ~found
+        self._pk_seen.add(first_keys[new], np.column_stack((first_hashes[new], first_rows[new])))
         dup_full[good_idx] = dup
         conflict_full[good_idx] = conflict
-        return dup_full, conflict_full
+        earlier_full[good_idx] = earlier
+        return dup_full, conflict_full, earlier_full
 
     def _check_unique(
-        self, typed: pl.DataFrame, col_name: str, seen: SeenKeys, fresh: np.ndarray
-    ) -> np.ndarray:
-        """Rows (among ``fresh``) whose value of ``col_name`` an earlier kept row already used."""
+        self, typed: pl.DataFrame, col_name: str, seen: SeenKeys, fresh: np.ndarray, offset: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (among ``fresh``) whose value of ``col_name`` an earlier kept row already used,
+        and the number of the row that first used each row's value."""
         col = self.contract.column(col_name)
         clash = np.zeros(fresh.size, dtype=bool)
+        earlier_full = np.zeros(fresh.size, dtype=np.uint64)
         values = typed.get_column(typed_name(col))
         idx = np.flatnonzero(fresh & values.is_not_null().to_numpy())
         if idx.size == 0:
-            return clash
+            return clash, earlier_full
         k = _key_values(typed.select(values.gather(idx)), [col])
         order, start, group = group_firsts(k)
-        first_keys = k[order[start]]
-        found, _ = seen.lookup(first_keys)
+        firsts = order[start]
+        first_keys, first_rows = k[firsts], (idx[firsts] + (offset + 1)).astype(np.uint64)
+        found, stored = seen.lookup(first_keys)
         sub = np.empty(k.size, dtype=bool)
         sub[order] = ~start | found[group]
-        seen.add(first_keys[~found])
+        earlier = np.empty(k.size, dtype=np.uint64)
+        earlier[order] = np.where(found, stored[:, 0], first_rows)[group]
+        seen.add(first_keys[~found], first_rows[~found])
         clash[idx] = sub
-        return clash
+        earlier_full[idx] = earlier
+        return clash, earlier_full
+
+
+def _names(names: Sequence[str], *, limit: int = 20) -> str:
+    """Column names for a message: quoted (a name may hold any character), at most ``limit``."""
+    shown = ", ".join(repr(n if len(n) <= 100 else n[:99] + "…") for n in names[:limit])
+    return shown + (f" ... and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _key_values(df: pl.DataFrame, cols: list[Column]) -> np.ndarray:

@@ -1,14 +1,15 @@
 """An exact set of 64-bit keys for one input that spills to disk: the memory side of key checks.
 
-:class:`SeenKeys` answers "was this key added before, and with which value?" for the primary-key
-and unique checks of :mod:`contracts.enforce`. Contract: the answer is exact (no false positives,
-no misses) however many keys were added and whether or not they were spilled; callers add only
-keys that are distinct, sorted and not already present (:func:`group_firsts` finds them). Memory
-stays bounded: past ``memory_keys`` keys are sorted into a run in a temporary file, and what stays
-in memory is the range of keys seen, one key per 512 spilled keys and (once a key falls inside
-that range) a Bloom filter of 4-8 bytes per key. The temporary files are removed by
-:meth:`SeenKeys.close` or when the set is collected. The trade-off is stated in the docstring of
-:mod:`contracts.enforce`.
+:class:`SeenKeys` answers "was this key added before, and with which values?" for the primary-key
+and unique checks of :mod:`contracts.enforce` (each key carries ``value_width`` 64-bit values: the
+first row's hash and number for a primary key, the first row's number for a unique column).
+Contract: the answer is exact (no false positives, no misses) however many keys were added and
+whether or not they were spilled; callers add only keys that are distinct, sorted and not already
+present (:func:`group_firsts` finds them). Memory stays bounded: past ``memory_keys`` keys are
+sorted into a run in a temporary file, and what stays in memory is the range of keys seen, one key
+per 512 spilled keys and (once a key falls inside that range) a Bloom filter of 4-8 bytes per key.
+The temporary files are removed by :meth:`SeenKeys.close` or when the set is collected. The
+trade-off is stated in the docstring of :mod:`contracts.enforce`.
 """
 
 from __future__ import annotations
@@ -82,17 +83,18 @@ _BLOCK = 512  # keys per 4 KiB page of a spilled run
 
 
 class _SpilledRun:
-    """Sorted keys (and values) in a temporary file; in memory only every 512th key."""
+    """Sorted keys (then their values, row by row) in a temporary file; in memory only every
+    512th key."""
 
-    def __init__(self, path: str, keys: np.ndarray, values: np.ndarray | None) -> None:
+    def __init__(self, path: str, keys: np.ndarray, values: np.ndarray) -> None:
         pad = (-keys.size) % _BLOCK  # whole pages: repeat the last key (lookups find its first copy)
         self.path, self.size, self.padded = path, keys.size, keys.size + pad
+        self.width = values.shape[1]
         with open(path, "wb") as f:
-            for part in (keys, values):
-                if part is not None:
-                    np.concatenate([part, np.repeat(part[-1:], pad)]).tofile(f)
+            np.concatenate([keys, np.repeat(keys[-1:], pad)]).tofile(f)
+            if self.width:
+                np.ascontiguousarray(values).tofile(f)
         self.fences = keys[::_BLOCK].copy()
-        self.has_values = values is not None
 
     def iter_keys(self, *, chunk: int = 1 << 20) -> Iterator[np.ndarray]:
         """The run's keys in pieces of ``chunk`` (bounded memory)."""
@@ -115,14 +117,15 @@ class _SpilledRun:
                 pos = (rows < probe[idx, None]).sum(axis=1)
                 hit = rows[np.arange(idx.size), np.minimum(pos, _BLOCK - 1)] == probe[idx]
                 found[idx[hit]] = True
-                if self.has_values:
-                    values[idx[hit]] = mm[self.padded + block[idx[hit]] * _BLOCK + pos[hit]]
+                if self.width:
+                    at = (block[idx[hit]] * _BLOCK + pos[hit])[:, None] * self.width
+                    values[idx[hit]] = mm[self.padded + at + np.arange(self.width)]
         finally:
             del mm
 
 
 class SeenKeys:
-    """Exact set of distinct 64-bit keys, each with a 64-bit value (the first row's hash).
+    """Exact set of distinct 64-bit keys, each with ``value_width`` 64-bit values.
 
     Recent keys are kept in memory as sorted chunks; past ``memory_keys`` they are merged and
     spilled to a temporary file. In front, the range of keys seen and a Bloom filter answer for
@@ -131,12 +134,12 @@ class SeenKeys:
     keys that only grow (sequence numbers) never need it.
     """
 
-    def __init__(self, *, memory_keys: int = 1 << 20, with_values: bool = True) -> None:
+    def __init__(self, *, memory_keys: int = 1 << 20, value_width: int = 1) -> None:
         self.memory_keys = max(1, memory_keys)
-        self.with_values = with_values
+        self.value_width = value_width
         self._filter: _BloomFilter | None = None
         self._lo = self._hi = np.uint64(0)
-        self._chunks: list[tuple[np.ndarray, np.ndarray | None]] = []
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self._in_memory = 0
         self._runs: list[_SpilledRun] = []
         self._dir: str | None = None
@@ -144,9 +147,9 @@ class SeenKeys:
         self.size = 0
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (found mask, stored value or 0) for each of ``keys`` (distinct)."""
+        """Return (found mask, stored values or 0: shape (keys, value_width)) for ``keys`` (distinct)."""
         found = np.zeros(keys.size, dtype=bool)
-        values = np.zeros(keys.size, dtype=np.uint64)
+        values = np.zeros((keys.size, self.value_width), dtype=np.uint64)
         if self.size == 0 or keys.size == 0:
             return found, values
         maybe = np.flatnonzero((keys >= self._lo) & (keys <= self._hi))  # new ids often just grow
@@ -159,13 +162,12 @@ class SeenKeys:
             return found, values
         probe = keys[maybe]
         sub_found = np.zeros(maybe.size, dtype=bool)
-        sub_values = np.zeros(maybe.size, dtype=np.uint64)
+        sub_values = np.zeros((maybe.size, self.value_width), dtype=np.uint64)
         for chunk_keys, chunk_values in self._chunks:
             pos = np.minimum(np.searchsorted(chunk_keys, probe), chunk_keys.size - 1)
             hit = chunk_keys[pos] == probe
             sub_found |= hit
-            if chunk_values is not None:
-                sub_values[hit] = chunk_values[pos[hit]]
+            sub_values[hit] = chunk_values[pos[hit]]
         for run in self._runs:
             run.lookup(probe, sub_found, sub_values)
         found[maybe] = sub_found
@@ -173,12 +175,16 @@ class SeenKeys:
         return found, values
 
     def add(self, keys: np.ndarray, values: np.ndarray | None = None) -> None:
-        """Add ``keys`` (distinct, sorted, none already present) with their ``values``."""
+        """Add ``keys`` (distinct, sorted, none already present) with their ``values``
+        (shape (keys, value_width); may be omitted when the width is 0)."""
         if keys.size == 0:
             return
+        if values is None:
+            values = np.zeros((keys.size, self.value_width), dtype=np.uint64)
+        values = values.reshape(keys.size, self.value_width)
         self._lo = keys[0] if self.size == 0 else min(self._lo, keys[0])
         self._hi = keys[-1] if self.size == 0 else max(self._hi, keys[-1])
-        self._chunks.append((keys, values if self.with_values else None))
+        self._chunks.append((keys, values))
         self._in_memory += keys.size
         self.size += keys.size
         if self._filter is not None and self.size > self._filter.capacity:
@@ -200,12 +206,12 @@ class SeenKeys:
 
     def _spill(self) -> None:
         keys = np.concatenate([k for k, _ in self._chunks])
-        values = np.concatenate([v for _, v in self._chunks]) if self.with_values else None  # type: ignore[misc]
+        values = np.concatenate([v for _, v in self._chunks])
         ascending = all(a[-1] < b[0] for (a, _), (b, _) in itertools.pairwise(self._chunks))
         if not ascending:
             order = np.argsort(keys, kind="stable")  # the chunks are sorted runs: a linear merge
             keys = keys[order]
-            values = values[order] if values is not None else None
+            values = values[order]
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="maestro-keys-")
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
@@ -221,7 +227,7 @@ class SeenKeys:
 
     @property
     def memory_bytes(self) -> int:
-        chunks = sum(k.nbytes + (v.nbytes if v is not None else 0) for k, v in self._chunks)
+        chunks = sum(k.nbytes + v.nbytes for k, v in self._chunks)
         filter_bytes = self._filter.nbytes if self._filter is not None else 0
         return filter_bytes + chunks + sum(r.fences.nbytes for r in self._runs)
 

@@ -38,6 +38,11 @@ def load_contract(path: str | Path) -> Contract:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ContractLoadError(str(path), ["file not found"]) from err
+    except UnicodeDecodeError as err:
+        problem = f"not valid UTF-8 text: {err.reason} at byte {err.start}"
+        raise ContractLoadError(str(path), [problem]) from err
+    except OSError as err:
+        raise ContractLoadError(str(path), [f"cannot be read: {err.strerror or err}"]) from err
     except yaml.YAMLError as err:
         raise ContractLoadError(str(path), [f"not valid YAML: {err}"]) from err
     if not isinstance(raw, dict):
@@ -45,14 +50,19 @@ def load_contract(path: str | Path) -> Contract:
     try:
         contract = Contract.model_validate(raw)
     except ValidationError as err:
-        problems = []
+        problems: list[str] = []
         for e in err.errors():
-            msg = e["msg"].removeprefix("Value error, ")
+            loc, msg = tuple(e["loc"]), e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":
                 msg = "unknown field (check the spelling against contracts/README.md)"
             elif e["type"] == "missing":
                 msg = "required field is missing"
-            problems.append(f"{_field_path(e['loc'])}: {msg}")
+            elif len(loc) >= 2 and loc[-2] in ("min", "max") and loc[-1] in ("int", "float"):
+                # One problem, not one per member of the bound's type (int | float).
+                loc, msg = loc[:-1], f"must be a number, not {e.get('input')!r}"
+            problem = f"{_field_path(loc)}: {msg}"
+            if problem not in problems:
+                problems.append(problem)
         raise ContractLoadError(str(path), problems) from err
     if contract.name != path.stem:
         raise ContractLoadError(

@@ -6,9 +6,14 @@ An :class:`OutputBuilder` is created per input by :class:`contracts.enforce.Enfo
   order (text kept as text is taken from the source batch, not through polars), then the bronze
   metadata of :mod:`contracts.schemas`; ``_source_row`` is the row's 1-based number in the input;
 - :meth:`OutputBuilder.rejected` returns the rejected rows with every contract column as its
-  original text (a typed source as polars writes it, an absent column as null), the reason code of
-  every rule the row fails in ``_reasons``, a readable ``_errors`` quoting the offending values,
-  then the quarantine metadata; it also adds one to ``reason_counts`` per reason given.
+  original text (a null token as its text; a typed source as polars writes it, see
+  :mod:`contracts.typed_sources` for dates out of range; an absent column as null), the reason code
+  of every rule the row fails in ``_reasons`` (a row the reader could not read: the reader's code
+  alone), a readable ``_errors`` quoting the offending values (at most 60 characters of each) and
+  the rule's bound, list or pattern (``month: '13' is above max 12``; ``duplicate_key`` and
+  ``unique`` name the earlier row that holds the value), then the quarantine metadata, with the
+  reader's raw bytes in ``_raw`` and its line in ``_source_line``; it also adds one to
+  ``reason_counts`` per reason given.
 
 Arrow arrays are built here from buffers, through polars, or by slicing and concatenating:
 ``pa.array()``, ``Array.cast/filter/take`` and ``Array.__array__`` import pyarrow.compute and pandas
@@ -18,18 +23,22 @@ on first use, half a second of every ingest process's first input.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from contracts.messages import Explainer
 from contracts.model import Contract
 from contracts.parse import Plan, typed_name
+from contracts.reader_rows import explain as explain_reader_error
 from contracts.schemas import ARROW_TYPES, bronze_schema, quarantine_schema
+from contracts.typed_sources import temporal_text
 
 if TYPE_CHECKING:
     from contracts.enforce import InputContext
+    from contracts.reader_rows import ReaderRows
 
 _OLDEST = pl.CompatLevel.oldest()
 
@@ -48,6 +57,7 @@ class OutputBuilder:
         self._bronze_schema = bronze_schema(contract)
         self._quarantine_schema = quarantine_schema(contract)
         self._constants: dict[str, pa.Array] = {}
+        self._explainer = Explainer(contract)
 
     def _constant(self, name: str, value: object, type_: pa.DataType, n: int) -> pa.Array:
         """``value`` repeated ``n`` times, sliced from one cached array (no per-batch copies)."""
@@ -64,7 +74,7 @@ class OutputBuilder:
         ctx = self.context
         arrays = []
         for c in self.contract.columns:
-            if c in plan.text:  # the source text itself: no copy through polars
+            if c in plan.text and not plan.null_values:  # the source text itself: no copy through polars
                 arr = _large_text(batch.column(c.source))
             else:
                 arr = typed.get_column(typed_name(c)).to_arrow(compat_level=pl.CompatLevel.oldest())
@@ -90,24 +100,34 @@ class OutputBuilder:
         plan: Plan,
         flags: pl.DataFrame,
         bad: np.ndarray,
-        extra_reason: dict[int, str],
+        extra_reason: dict[int, tuple[str, int]],
         reason_counts: dict[str, int],
         offset: int,
+        reader: ReaderRows | None = None,
     ) -> pa.RecordBatch:
         """The rows of ``batch`` where ``bad``, as a quarantine batch.
 
         ``flags`` holds each rule's failures (columns named by reason code, as in ``plan.rules``);
-        ``extra_reason`` adds a reason found later (key or unique checks) by row index.
+        ``extra_reason`` adds a reason found later (key or unique checks) by row index, with the
+        number of the earlier row that holds the key or value; ``reader`` marks the rows the reader
+        could not read (their code is their only reason).
         """
         ctx = self.context
         bad_idx = np.flatnonzero(bad)
         codes = [code for code, _ in plan.rules]
         fails = flags.select(codes)[bad_idx].rows() if codes else [()] * bad_idx.size
+        unread: dict[int, str] = {}
+        if reader is not None:
+            marked = bad_idx[reader.failed[bad_idx]]
+            unread = dict(zip(marked.tolist(), reader.codes(marked), strict=True))
         reason_lists: list[list[str]] = []
         for i, row in zip(bad_idx.tolist(), fails, strict=True):
-            reasons = [code for code, failed in zip(codes, row, strict=True) if failed]
-            if i in extra_reason:
-                reasons.append(extra_reason[i])
+            if i in unread:
+                reasons = [unread[i]]
+            else:
+                reasons = [code for code, failed in zip(codes, row, strict=True) if failed]
+                if i in extra_reason:
+                    reasons.append(extra_reason[i][0])
             reason_lists.append(reasons)
             for code in reasons:
                 reason_counts[code] = reason_counts.get(code, 0) + 1
@@ -117,17 +137,27 @@ class OutputBuilder:
         for c in self.contract.columns:
             if c in plan.absent:
                 originals[c.name] = pa.nulls(bad_idx.size, pa.large_string())
+            elif c in plan.cast and plan.kinds[c.source] == "temporal":
+                originals[c.name] = temporal_text(picked.column(c.source))
             elif c in plan.cast:  # typed source: its text as polars writes it
                 s = pl.from_arrow(picked.column(c.source))
                 assert isinstance(s, pl.Series)
                 originals[c.name] = s.cast(pl.String).to_arrow(compat_level=pl.CompatLevel.oldest())
             else:
                 originals[c.name] = _large_text(picked.column(c.source))
-        errors = [
-            "; ".join(_explain(code, originals, i) for code in reasons)
-            for i, reasons in enumerate(reason_lists)
-        ]
+        values = _Values(originals)
+        errors = []
+        for j, (i, reasons) in enumerate(zip(bad_idx.tolist(), reason_lists, strict=True)):
+            if i in unread:
+                errors.append(explain_reader_error(unread[i]))
+                continue
+            earlier = extra_reason[i][1] if i in extra_reason else None
+            errors.append(
+                "; ".join(self._explainer.explain(code, values, j, earlier) for code in reasons)
+            )
         m = bad_idx.size
+        raw = reader.raw_bytes(bad_idx) if reader is not None else pa.nulls(m, pa.large_binary())
+        lines = reader.lines(bad_idx) if reader is not None else None
         arrays = [originals[c.name] for c in self.contract.columns] + [
             pl.Series(reason_lists, dtype=pl.List(pl.String)).to_arrow(compat_level=_OLDEST),
             pl.Series(errors, dtype=pl.String).to_arrow(compat_level=_OLDEST),
@@ -137,8 +167,22 @@ class OutputBuilder:
             _int64s(bad_idx + (offset + 1)),
             self._constant("_quarantined_at", ctx.ingested_at, pa.timestamp("us", tz="UTC"), m),
             self._constant("_contract_version", self.contract.version, pa.large_string(), m),
+            raw,
+            lines if lines is not None else pa.nulls(m, pa.int64()),
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=self._quarantine_schema)
+
+
+class _Values(dict[str, list[object]]):
+    """A column's original values as Python objects, converted when a message first needs them."""
+
+    def __init__(self, originals: dict[str, pa.Array]) -> None:
+        super().__init__()
+        self._originals = originals
+
+    def __missing__(self, name: str) -> list[object]:
+        values = self[name] = self._originals[name].to_pylist()  # strings: no pandas
+        return values
 
 
 def _keep_rows(batch: pa.RecordBatch, keep: np.ndarray) -> pa.RecordBatch:
@@ -190,13 +234,3 @@ def _repeat(value: object, type_: pa.DataType, n: int) -> pa.Array:
     data = str(value).encode()
     offsets = np.arange(n + 1, dtype=np.int64) * len(data)
     return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
-
-
-def _explain(code: str, originals: dict[str, Any], i: int) -> str:
-    """Human-readable reason, quoting the offending original value."""
-    rule, _, col = code.partition(":")
-    if not col:
-        return "primary key already used in this input by a row with different values"
-    value = originals[col][i].as_py()
-    shown = "null" if value is None else repr(value)
-    return f"{col}: {shown} fails {rule}"

@@ -4,7 +4,8 @@ Contract: each contract type (``string``, ``int32``, ``int64``, ``float64``, ``b
 ``timestamp``) has exactly one Arrow type (:data:`ARROW_TYPES`) it is stored as and one polars type
 (:func:`typed_dtype`) it is parsed to; timestamps are microseconds in UTC. A bronze table holds the
 contract columns, typed, in contract order, then :data:`BRONZE_METADATA`; a quarantine table holds
-every contract column as the original text, then :data:`QUARANTINE_METADATA`. The lake writers,
+every contract column as the original text, then :data:`QUARANTINE_METADATA` (its last columns,
+``_raw`` and ``_source_line``, came later: older tables get them on their next append). The lake writers,
 quality checks and lineage events build or check tables from these, so changing them changes the
 tables' schema.
 """
@@ -55,8 +56,22 @@ QUARANTINE_METADATA = pa.schema(
         ("_source_row", pa.int64()),
         ("_quarantined_at", pa.timestamp("us", tz="UTC")),
         ("_contract_version", pa.large_string()),
+        # Added for rows a reader could not read (connectors/base.py): their original bytes, and
+        # the physical line where a row starts when the reader knows it. Last and nullable, so the
+        # additive schema merge of lake/delta.py adds them to older quarantine tables as they are.
+        ("_raw", pa.large_binary()),
+        ("_source_line", pa.int64()),
     ]
 )
+
+# Reserved columns of the reader contract (connectors/base.py): a row the reader could not read
+# carries its reason code, original bytes and line. They never reach bronze.
+READER_ERROR = "_maestro_error"
+READER_RAW = "_maestro_raw"
+READER_LINE = "_maestro_line"
+READER_COLUMNS = (READER_ERROR, READER_RAW, READER_LINE)
+# Batch schema metadata naming the null tokens a text reader kept verbatim (a JSON list).
+NULL_VALUES_KEY = b"maestro.null_values"
 
 
 def bronze_schema(contract: Contract) -> pa.Schema:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from contracts.enforce import bronze_schema
-from contracts.model import Contract
+from contracts.model import Contract, temporal_bound
 from lake.catalog import parquet_scan_sql
 from lake.delta import open_table
 
@@ -119,24 +119,25 @@ def _sql_literal(v: Any) -> str:
     return "'" + str(v).replace("'", "''") + "'"
 
 
+def _bound_sql(col: Any, value: float) -> str:
+    """A min/max bound as a DuckDB literal of the column's type. Date and timestamp bounds are
+    numbers in the contract (days, resp. microseconds, since 1970-01-01 UTC), as enforcement reads
+    them; the loader keeps them within years 0001-9999."""
+    if col.type == "date":
+        return f"date '{temporal_bound('date', value).isoformat()}'"
+    if col.type == "timestamp":
+        return f"timestamptz '{temporal_bound('timestamp', value).isoformat()}'"
+    return repr(value)
+
+
 def _violation_sql(contract: Contract) -> dict[str, str]:
     out: dict[str, str] = {}
     for col in contract.columns:
         c, q = col.constraints, f'"{col.name}"'
         if c.min is not None:
-            lo = (
-                f"cast({_sql_literal(c.min)} as {'date' if col.type == 'date' else 'timestamptz'})"
-                if col.type in ("date", "timestamp")
-                else repr(c.min)
-            )
-            out[f"min:{col.name}"] = f"{q} < {lo}"
+            out[f"min:{col.name}"] = f"{q} < {_bound_sql(col, c.min)}"
         if c.max is not None:
-            hi = (
-                f"cast({_sql_literal(c.max)} as {'date' if col.type == 'date' else 'timestamptz'})"
-                if col.type in ("date", "timestamp")
-                else repr(c.max)
-            )
-            out[f"max:{col.name}"] = f"{q} > {hi}"
+            out[f"max:{col.name}"] = f"{q} > {_bound_sql(col, c.max)}"
         if c.allowed_values is not None:
             values = ", ".join(_sql_literal(v) for v in c.allowed_values)
             out[f"allowed_values:{col.name}"] = f"cast({q} as varchar) not in ({values})"
