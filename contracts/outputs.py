@@ -152,9 +152,7 @@ class OutputBuilder:
                 errors.append(explain_reader_error(unread[i]))
                 continue
             earlier = extra_reason[i][1] if i in extra_reason else None
-            errors.append(
-                "; ".join(self._explainer.explain(code, values, j, earlier) for code in reasons)
-            )
+            errors.append("; ".join(self._explainer.explain(code, values, j, earlier) for code in reasons))
         m = bad_idx.size
         raw = reader.raw_bytes(bad_idx) if reader is not None else pa.nulls(m, pa.large_binary())
         lines = reader.lines(bad_idx) if reader is not None else None

@@ -144,8 +144,7 @@ def null_values(schema: pa.Schema) -> tuple[str, ...]:
         raise SchemaMismatchError(f"schema metadata {NULL_VALUES_KEY.decode()} is not JSON: {err}") from err
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise SchemaMismatchError(
-            f"schema metadata {NULL_VALUES_KEY.decode()} must be a JSON list of strings, "
-            f"not {str(raw[:100])}"
+            f"schema metadata {NULL_VALUES_KEY.decode()} must be a JSON list of strings, not {raw[:100]!r}"
         )
     return tuple(dict.fromkeys(tokens))
 

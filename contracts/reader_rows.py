@@ -44,7 +44,9 @@ MESSAGES = {
 
 def _is_binary_like(t: pa.DataType) -> bool:
     return (
-        pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_binary_view(t)
         or source_kind(t) == "text"
     )
 

@@ -158,8 +158,10 @@ def temporal_text(arr: pa.Array) -> pa.Array:
     assert isinstance(iso, pl.Series)
     number = pl.Series(values).cast(pl.String) + f" {_UNIT_NAMES[unit]} since 1970-01-01"
     text = pl.select(
-        pl.when(pl.Series(present).not_()).then(None)
-        .when(pl.Series(ok)).then(iso.cast(pl.String))
+        pl.when(pl.Series(present).not_())
+        .then(None)
+        .when(pl.Series(ok))
+        .then(iso.cast(pl.String))
         .otherwise(number)
     ).to_series()
     return text.to_arrow(compat_level=pl.CompatLevel.oldest())

@@ -129,3 +129,29 @@ def test_a_missing_table_fails_every_check_naming_the_table(tmp_path: Path, orde
 
     assert out and not any(o.passed for o in out)
     assert all(uri in o.metadata["problem"] for o in out)
+
+
+def test_date_and_timestamp_bounds_are_checked_as_dates_and_instants(tmp_path: Path) -> None:
+    # Contract bounds are days / microseconds since 1970-01-01 UTC; they used to reach DuckDB as
+    # cast('19723.0' as date), which failed every check run after a commit.
+    contract = Contract.model_validate({
+        "name": "events", "version": "1.0.0", "owner": "o@example.com", "description": "d",
+        "columns": [
+            {"name": "id", "type": "int64", "nullable": False},
+            {"name": "day", "type": "date", "constraints": {"min": 19723, "max": 20088}},
+            {"name": "at", "type": "timestamp",
+             "constraints": {"min": 1_704_067_200_000_000, "max": 253_402_300_799_999_999}},
+        ],
+    })
+    uri = str(tmp_path / "bronze" / "events")
+    rows = [
+        {"id": 1, "day": datetime(2024, 1, 1).date(), "at": datetime(2024, 1, 1, tzinfo=UTC)},
+        {"id": 2, "day": datetime(2024, 12, 31).date(),
+         "at": datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)},
+        {"id": 3, "day": datetime(2023, 12, 31).date(), "at": datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC)},
+        {"id": 4, "day": datetime(2025, 1, 1).date(), "at": datetime(2024, 1, 1, tzinfo=UTC)},
+    ]
+    _commit(uri, contract, rows, manifest="m1")
+    violations = _outcomes(contract, uri)["constraints_hold"].metadata["violations"]
+    assert violations == {"min:day": 1, "max:day": 1, "min:at": 1, "max:at": 0}
+    assert checks._violation_sql(contract)["min:day"] == "\"day\" < date '2024-01-01'"
