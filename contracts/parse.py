@@ -271,7 +271,10 @@ class Parser:
                         converted.append(pl.Series(typed_name(c), typed))
                 arr = stored_integers(arr)
             arrays.append(arr)
-        df = pl.from_arrow(pa.RecordBatch.from_arrays(arrays, names=names))
+        if names:
+            df = pl.from_arrow(pa.RecordBatch.from_arrays(arrays, names=names))
+        else:  # no contract column in this batch: still one row per input row
+            df = pl.DataFrame({"__t_": np.zeros(batch.num_rows, dtype=np.int8)})
         assert isinstance(df, pl.DataFrame)
         if plan.null_values:
             tokens = pl.Series(plan.null_values, dtype=pl.String).implode()
