@@ -61,6 +61,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+import faults
 from contracts.exceptions import SchemaMismatchError
 from contracts.keyset import SeenKeys, group_firsts
 from contracts.model import Column, Contract
@@ -285,6 +286,7 @@ class Enforcer:
                 batch, plan, flags, bad, extra_reason, counts.reasons, offset, prepared.reader
             )
         self.counts.add(counts)
+        faults.point("contracts.batch_enforced")
         return EnforcedBatch(valid=valid, rejected=rejected, counts=counts)
 
     def _check_keys(

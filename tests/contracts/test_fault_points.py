@@ -1,0 +1,57 @@
+"""Enforcement's fault points, and what a kill at them leaves behind (nothing, once swept)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from contracts.keyset import sweep_stale_spills
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = """
+import pyarrow as pa
+from contracts.enforce import Enforcer, InputContext
+from contracts.model import Contract
+
+contract = Contract.model_validate({"name": "t", "version": "1.0.0", "owner": "o", "description": "d",
+    "columns": [{"name": "id", "type": "int64", "nullable": False}], "primary_key": ["id"]})
+enforcer = Enforcer(contract, context=InputContext("m", "u", "s", None), memory_keys=2)
+for start in range(0, 12, 3):
+    enforcer.process(pa.record_batch([pa.array([str(i) for i in range(start, start + 3)])], names=["id"]))
+print("done", flush=True)
+"""
+
+
+def _run(tmp_path: Path, spec: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    log = tmp_path / "faults.jsonl"
+    env = {**os.environ, "MAESTRO_FAULTS": spec, "MAESTRO_FAULTS_LOG": str(log), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    return proc, [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_a_kill_after_spilling_keys_leaves_a_folder_that_the_next_spill_removes(tmp_path: Path) -> None:
+    proc, lines = _run(tmp_path, "contracts.keys_spilled@2=kill")
+    assert proc.returncode == -9 and "done" not in proc.stdout
+    assert [(x["point"], x["hit"], x["action"]) for x in lines] == [("contracts.keys_spilled", 2, "kill")]
+    (left,) = tmp_path.glob("maestro-keys-*")
+    assert len(list(left.iterdir())) == 2
+    alive = tmp_path / f"maestro-keys-{os.getpid()}-mine"  # a running process's folder stays
+    alive.mkdir()
+    (tmp_path / "maestro-keys-1x-odd").mkdir()  # not ours by name: left alone
+    assert sweep_stale_spills(str(tmp_path)) == [str(left)]
+    assert alive.exists() and not left.exists()
+    # A clean run spills, finishes and removes its own folder; the next one sweeps nothing.
+    proc, _ = _run(tmp_path, "")
+    assert proc.returncode == 0 and "done" in proc.stdout
+    assert sorted(p.name for p in tmp_path.glob("maestro-keys-*")) == ["maestro-keys-1x-odd", alive.name]
+
+
+def test_a_kill_between_batches_fires_at_the_batch_asked_for(tmp_path: Path) -> None:
+    proc, lines = _run(tmp_path, "contracts.batch_enforced@3=kill")
+    assert proc.returncode == -9
+    assert [(x["point"], x["hit"]) for x in lines] == [("contracts.batch_enforced", 3)]
