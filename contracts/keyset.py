@@ -91,15 +91,24 @@ class _SpilledRun:
     """Sorted keys (then their values, row by row) in a temporary file; in memory only every
     512th key."""
 
-    def __init__(self, path: str, keys: np.ndarray, values: np.ndarray) -> None:
-        pad = (-keys.size) % _BLOCK  # whole pages: repeat the last key (lookups find its first copy)
-        self.path, self.size, self.padded = path, keys.size, keys.size + pad
-        self.width = values.shape[1]
+    def __init__(self, path: str, parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """``parts``: (keys, values) pieces, each sorted and above every key before it, written
+        one after the other (no joined copy in memory)."""
+        size = sum(keys.size for keys, _ in parts)
+        pad = (-size) % _BLOCK  # whole pages: repeat the last key (lookups find its first copy)
+        self.path, self.size, self.padded = path, size, size + pad
+        self.width = parts[0][1].shape[1]
+        fences, at = [], 0
         with open(path, "wb") as f:
-            np.concatenate([keys, np.repeat(keys[-1:], pad)]).tofile(f)
+            for keys, _ in parts:
+                keys.tofile(f)
+                fences.append(keys[(-at) % _BLOCK :: _BLOCK])  # keys at positions 0, 512, ...
+                at += keys.size
+            np.repeat(parts[-1][0][-1:], pad).tofile(f)
             if self.width:
-                np.ascontiguousarray(values).tofile(f)
-        self.fences = keys[::_BLOCK].copy()
+                for _, values in parts:
+                    np.ascontiguousarray(values).tofile(f)
+        self.fences = np.concatenate(fences)
 
     def iter_keys(self, *, chunk: int = 1 << 20) -> Iterator[np.ndarray]:
         """The run's keys in pieces of ``chunk`` (bounded memory)."""
@@ -210,19 +219,17 @@ class SeenKeys:
             self._filter.add(_mix(chunk_keys))
 
     def _spill(self) -> None:
-        keys = np.concatenate([k for k, _ in self._chunks])
-        values = np.concatenate([v for _, v in self._chunks])
-        ascending = all(a[-1] < b[0] for (a, _), (b, _) in itertools.pairwise(self._chunks))
-        if not ascending:
+        parts = self._chunks
+        if not all(a[-1] < b[0] for (a, _), (b, _) in itertools.pairwise(parts)):
+            keys = np.concatenate([k for k, _ in parts])
             order = np.argsort(keys, kind="stable")  # the chunks are sorted runs: a linear merge
-            keys = keys[order]
-            values = values[order]
+            parts = [(keys[order], np.concatenate([v for _, v in parts])[order])]
         if self._dir is None:
             sweep_stale_spills()
             self._dir = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         path = os.path.join(self._dir, f"run-{len(self._runs):05d}.u64")
-        self._runs.append(_SpilledRun(path, keys, values))
+        self._runs.append(_SpilledRun(path, parts))
         self._chunks, self._in_memory = [], 0
         faults.point("contracts.keys_spilled")
 

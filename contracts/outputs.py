@@ -58,6 +58,7 @@ class OutputBuilder:
         self._quarantine_schema = quarantine_schema(contract)
         self._constants: dict[str, pa.Array] = {}
         self._explainer = Explainer(contract)
+        self._reader_codes: set[str] = set()  # codes of this input's reader not in reader_rows.MESSAGES
 
     def _constant(self, name: str, value: object, type_: pa.DataType, n: int) -> pa.Array:
         """``value`` repeated ``n`` times, sliced from one cached array (no per-batch copies)."""
@@ -119,7 +120,7 @@ class OutputBuilder:
         unread: dict[int, str] = {}
         if reader is not None:
             marked = bad_idx[reader.failed[bad_idx]]
-            unread = dict(zip(marked.tolist(), reader.codes(marked), strict=True))
+            unread = dict(zip(marked.tolist(), reader.codes(marked, self._reader_codes), strict=True))
         reason_lists: list[list[str]] = []
         for i, row in zip(bad_idx.tolist(), fails, strict=True):
             if i in unread:

@@ -9,7 +9,9 @@ and unique checks, and stores its bytes and line in quarantine (``_raw``, ``_sou
 
 The columns are read defensively, as a hostile typed input (a Parquet file that has a column of that
 name) could bring them in any type: a non-null ``_maestro_error`` of any type marks the row; a code
-that is not ``lower_snake_case`` of at most 64 characters is replaced by ``unreadable_row``; raw bytes
+that is not ``lower_snake_case`` of at most 64 characters is replaced by ``unreadable_row``, and so
+is any code beyond the first :data:`MAX_OTHER_CODES` codes of an input that are not in
+:data:`MESSAGES` (the codes are counted in the commit's metadata, which must stay small); raw bytes
 are taken from binary or text columns only, lines from integer columns only.
 """
 
@@ -26,6 +28,7 @@ from contracts.schemas import READER_COLUMNS, READER_ERROR, READER_LINE, READER_
 from contracts.typed_sources import source_kind, validity
 
 UNREADABLE = "unreadable_row"
+MAX_OTHER_CODES = 16
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _OLDEST = pl.CompatLevel.oldest()
 # Readable explanations of the reason codes of connectors/base.py; others get a generic one.
@@ -60,13 +63,24 @@ class ReaderRows:
     raw: pa.Array | None
     line: pa.Array | None
 
-    def codes(self, rows: np.ndarray) -> list[str]:
-        """The reason code of each of ``rows`` (marked rows), checked."""
+    def codes(self, rows: np.ndarray, others: set[str]) -> list[str]:
+        """The reason code of each of ``rows`` (marked rows), checked. ``others``: the codes not in
+        :data:`MESSAGES` this input has used so far (updated)."""
         if self.error is None or source_kind(self.error.type) != "text":
             return [UNREADABLE] * rows.size
         s = pl.from_arrow(self.error)
         assert isinstance(s, pl.Series)
-        return [v if v is not None and _CODE.fullmatch(v) else UNREADABLE for v in s.gather(rows).to_list()]
+        out = []
+        for v in s.gather(rows).to_list():
+            if v is None or not _CODE.fullmatch(v):
+                v = UNREADABLE
+            elif v not in MESSAGES and v not in others:
+                if len(others) >= MAX_OTHER_CODES:
+                    v = UNREADABLE
+                else:
+                    others.add(v)
+            out.append(v)
+        return out
 
     def raw_bytes(self, rows: np.ndarray) -> pa.Array:
         """``_raw`` of ``rows``: the marked rows' original bytes, null for the others."""

@@ -211,3 +211,13 @@ def test_an_old_quarantine_table_gains_the_raw_and_line_columns_on_its_next_appe
         )
     }
     assert outcomes["schema_matches_contract"].passed and outcomes["row_accounting"].passed
+
+
+def test_a_flood_of_distinct_codes_cannot_bloat_the_commit_metadata() -> None:
+    codes = [f"code_{i}" for i in range(1000)]
+    batch = text_batch(
+        {"id": [str(i) for i in range(1000)], "name": ["a"] * 1000}, _maestro_error=pa.array(codes)
+    )
+    _, rejected, enf = run(KEYED, [batch, batch])
+    assert len(rejected) == 2000
+    assert enf.counts.reasons == {**{f"code_{i}": 2 for i in range(16)}, "unreadable_row": 2 * 984}
