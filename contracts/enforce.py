@@ -313,20 +313,20 @@ class Enforcer:
         # ... unless an earlier batch stored one.
         found, stored = self._pk_seen.lookup(first_keys)
         rep = np.where(found, stored[:, 0], first_hashes)[group]
-        rep_row = np.where(found, stored[:, 1], first_rows)[group]
         is_rep = start & ~found[group]
         r_sorted = r[order]
+        same = r_sorted == rep
         dup = np.empty(k.size, dtype=bool)
-        conflict = np.empty(k.size, dtype=bool)
-        earlier = np.empty(k.size, dtype=np.uint64)
-        dup[order] = ~is_rep & (r_sorted == rep)
-        conflict[order] = ~is_rep & (r_sorted != rep)
-        earlier[order] = rep_row
+        conflict_sorted = ~is_rep & ~same
+        dup[order] = ~is_rep & same
+        dup_full[good_idx] = dup
+        if conflict_sorted.any():  # rare: only then look up which row holds each key
+            g = group[conflict_sorted]
+            at = good_idx[order[conflict_sorted]]
+            conflict_full[at] = True
+            earlier_full[at] = np.where(found[g], stored[g, 1], first_rows[g])
         new = ~found
         self._pk_seen.add(first_keys[new], np.column_stack((first_hashes[new], first_rows[new])))
-        dup_full[good_idx] = dup
-        conflict_full[good_idx] = conflict
-        earlier_full[good_idx] = earlier
         return dup_full, conflict_full, earlier_full
 
     def _check_unique(
