@@ -78,6 +78,7 @@ from contracts.schemas import (
     typed_dtype,
 )
 from contracts.typed_sources import decode_dictionaries
+from contracts.utf8 import mark_invalid_text
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -180,6 +181,7 @@ class Enforcer:
         self._parser = Parser(contract)
         self._outputs = OutputBuilder(contract, context)
         self._checked: set[tuple[str, ...]] = set()
+        self._sources = list(dict.fromkeys(c.source for c in contract.columns))
 
     def close(self) -> None:
         """Release the key sets' temporary files (also done when the enforcer is collected)."""
@@ -231,7 +233,8 @@ class Enforcer:
         if names not in self._checked:
             self.check_columns(names)
             self._checked.add(names)
-        batch = decode_dictionaries(batch, [c.source for c in self.contract.columns])
+        batch = decode_dictionaries(batch, self._sources)
+        batch = mark_invalid_text(batch, self._sources)  # before polars: bad UTF-8 makes it panic
         try:
             plan = self._parser.plan(batch.schema)
         except SchemaMismatchError as err:

@@ -11,8 +11,11 @@ import json
 import random
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from contracts.exceptions import SchemaMismatchError
@@ -354,3 +357,66 @@ def test_random_hostile_batches_never_crash_and_every_row_lands_once(seed: int) 
         assert refused == []
         assert [{n: r[n] for n in names} for r in round_trip] == [{n: r[n] for n in names} for r in valid]
     assert json.dumps(enf.counts.reasons)  # the counts go to commit metadata as JSON
+
+
+def _unchecked_text(values: list[bytes | None], type_: pa.DataType | None = None) -> pa.Array:
+    """A text array over raw bytes, unchecked, as pyarrow reads a Parquet string column."""
+    type_ = type_ or pa.string()
+    data = b"".join(v or b"" for v in values)
+    width = np.int64 if type_ == pa.large_string() else np.int32
+    offsets = np.cumsum([0] + [len(v or b"") for v in values]).astype(width)
+    valid = np.packbits([v is not None for v in values], bitorder="little")
+    return pa.Array.from_buffers(
+        type_, len(values), [pa.py_buffer(valid), pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+@pytest.mark.parametrize("type_", [pa.string(), pa.large_string()])
+def test_text_that_is_not_utf8_is_quarantined_as_unreadable_with_its_bytes(type_: pa.DataType) -> None:
+    values = [b"ok", b"\xff\xfe", "\u00e9".encode(), b"x\xc3", b"\xa9y", None, b"fine"]
+    text = _unchecked_text(values, type_)
+    contract = make_contract([{"name": "id", "type": "int64"}, {"name": "s", "type": "string"}])
+    batch = pa.RecordBatch.from_arrays([pa.array(range(1, 8)), text], names=["id", "s"])
+    valid, rejected, _ = run(contract, [batch])
+    assert [(r["id"], r["s"]) for r in valid] == [(1, "ok"), (3, "\u00e9"), (6, None), (7, "fine")]
+    assert [(r["id"], r["s"], r["_reasons"], r["_raw"]) for r in rejected] == [
+        ("2", None, ["encoding"], b"\xff\xfe"),
+        ("4", None, ["encoding"], b"x\xc3"),  # a character split across two values
+        ("5", None, ["encoding"], b"\xa9y"),
+    ]
+    sliced = pa.RecordBatch.from_arrays(
+        [pa.array(range(1, 8)), _unchecked_text(values, type_)], names=["id", "s"]
+    )
+    valid, rejected, _ = run(contract, [sliced.slice(2, 4)])
+    assert [r["_source_row"] for r in valid] == [1, 4] and [r["_source_row"] for r in rejected] == [2, 3]
+
+
+def test_a_row_the_reader_marked_keeps_its_own_code_when_its_text_is_also_not_utf8() -> None:
+    contract = make_contract([{"name": "s", "type": "string"}, {"name": "n", "type": "int64"}])
+    batch = pa.RecordBatch.from_arrays(
+        [
+            _unchecked_text([b"\xff", b"\xfe", b"a"]),
+            _unchecked_text([b"1", b"2", b"\xc0"]),
+            pa.array(["ragged_row", None, None]),
+            pa.array([b"\xff,1,extra", None, None], pa.large_binary()),
+        ],
+        names=["s", "n", "_maestro_error", "_maestro_raw"],
+    )
+    valid, rejected, _ = run(contract, [batch])
+    assert valid == []
+    assert [(r["_reasons"], r["_raw"]) for r in rejected] == [
+        (["ragged_row"], b"\xff,1,extra"),
+        (["encoding"], b"\xfe"),
+        (["encoding"], b"\xc0"),
+    ]
+
+
+def test_a_parquet_string_column_with_invalid_bytes_never_reaches_bronze(tmp_path: Path) -> None:
+    path = tmp_path / "bad.parquet"
+    pq.write_table(
+        pa.table({"id": pa.array([1, 2, 3]), "s": _unchecked_text([b"a", b"\xff\xfe", b"c"])}), path
+    )
+    contract = make_contract([{"name": "id", "type": "int64"}, {"name": "s", "type": "string"}])
+    valid, rejected, _ = run(contract, pq.ParquetFile(path).iter_batches())
+    assert [r["s"] for r in valid] == ["a", "c"]
+    assert [(r["id"], r["_reasons"], r["_raw"]) for r in rejected] == [("2", ["encoding"], b"\xff\xfe")]
