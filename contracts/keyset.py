@@ -8,10 +8,10 @@ whether or not they were spilled; callers add only keys that are distinct, sorte
 present (:func:`group_firsts` finds them). Memory stays bounded: past ``memory_keys`` keys are
 sorted into a run in a temporary file, and what stays in memory is the range of keys seen, one key
 per 512 spilled keys and (once a key falls inside that range) a Bloom filter of 4-8 bytes per key.
-The temporary files are removed by :meth:`SeenKeys.close` or when the set is collected; a process
-killed before that leaves its folder (``maestro-keys-<pid>-*``), which the next spill on the machine
-removes once that process is gone (:func:`sweep_stale_spills`). The trade-off is stated in the
-docstring of :mod:`contracts.enforce`.
+The temporary files are removed by :meth:`SeenKeys.close` or when the set is collected; they live
+under :mod:`tempfile`'s folder, which an ingest run points at its own scratch folder
+(``pipeline/scratch.py``), so those of a killed run are removed by the next run. The trade-off is
+stated in the docstring of :mod:`contracts.enforce`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import stat
 import tempfile
 import weakref
 from typing import TYPE_CHECKING
@@ -225,8 +224,7 @@ class SeenKeys:
             order = np.argsort(keys, kind="stable")  # the chunks are sorted runs: a linear merge
             parts = [(keys[order], np.concatenate([v for _, v in parts])[order])]
         if self._dir is None:
-            sweep_stale_spills()
-            self._dir = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
+            self._dir = tempfile.mkdtemp(prefix="maestro-keys-")
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, True)
         path = os.path.join(self._dir, f"run-{len(self._runs):05d}.u64")
         self._runs.append(_SpilledRun(path, parts))
@@ -244,47 +242,6 @@ class SeenKeys:
         chunks = sum(k.nbytes + v.nbytes for k, v in self._chunks)
         filter_bytes = self._filter.nbytes if self._filter is not None else 0
         return filter_bytes + chunks + sum(r.fences.nbytes for r in self._runs)
-
-
-_SPILL_PREFIX = "maestro-keys-"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-def sweep_stale_spills(directory: str | None = None) -> list[str]:
-    """Remove spill folders (ours: same owner, real folders) of processes that no longer run.
-
-    A process killed mid-input cannot remove its own. Returns the folders removed.
-    """
-    directory = directory or tempfile.gettempdir()
-    removed = []
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return removed
-    for entry in entries:
-        if not entry.name.startswith(_SPILL_PREFIX):
-            continue
-        pid_text = entry.name[len(_SPILL_PREFIX) :].split("-", 1)[0]
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if not pid_text.isdigit() or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-            continue
-        if _alive(int(pid_text)):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
-        removed.append(entry.path)
-    return removed
 
 
 def group_firsts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
