@@ -288,8 +288,10 @@ class Enforcer:
             rejected = self._outputs.rejected(
                 batch, plan, flags, bad, extra_reason, counts.reasons, offset, prepared.reader
             )
+        first = self.counts.read == 0
         self.counts.add(counts)
-        faults.point("contracts.batch_enforced")
+        if first:  # once per input (not per batch, so a kill-point campaign stays bounded)
+            faults.point("contracts.first_batch_enforced")
         return EnforcedBatch(valid=valid, rejected=rejected, counts=counts)
 
     def _check_keys(

@@ -44,7 +44,14 @@ def test_a_kill_after_spilling_keys_leaves_the_spill_in_the_temporary_folder_onl
     assert list(tmp_path.glob("maestro-keys-*")) == [left]
 
 
-def test_a_kill_between_batches_fires_at_the_batch_asked_for(tmp_path: Path) -> None:
-    proc, lines = _run(tmp_path, "contracts.batch_enforced@3=kill")
+def test_a_kill_after_the_first_batch_of_an_input_lands_there_once(tmp_path: Path) -> None:
+    log = tmp_path / "trace.jsonl"
+    env = {**os.environ, "MAESTRO_FAULTS_TRACE": "1", "MAESTRO_FAULTS_LOG": str(log), "TMPDIR": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, cwd=REPO, check=True, timeout=120, capture_output=True
+    )
+    crossed = [x["point"] for x in map(json.loads, log.read_text().splitlines())]
+    assert crossed.count("contracts.first_batch_enforced") == 1  # 4 batches, one point
+    proc, lines = _run(tmp_path, "contracts.first_batch_enforced=kill")
     assert proc.returncode == -9
-    assert [(x["point"], x["hit"]) for x in lines] == [("contracts.batch_enforced", 3)]
+    assert [(x["point"], x["hit"]) for x in lines] == [("contracts.first_batch_enforced", 1)]
