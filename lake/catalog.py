@@ -74,9 +74,14 @@ def _quote(ident: str) -> str:
 
 
 def parquet_scan_sql(paths: list[str]) -> str:
-    """``read_parquet([...])`` over literal paths (DDL statements cannot take parameters)."""
+    """``read_parquet([...])`` over literal paths (DDL statements cannot take parameters).
+
+    Columns are matched by name: files written before an additive schema change (a new contract
+    column, the quarantine's ``_raw``) lack the new columns, which then read as null, whichever
+    file comes first.
+    """
     quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
-    return f"read_parquet([{quoted}])"
+    return f"read_parquet([{quoted}], union_by_name = true)"
 
 
 def publish_table(

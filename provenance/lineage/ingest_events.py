@@ -52,6 +52,8 @@ _METADATA_TYPES = {
     "_ingested_at": "timestamp",
     "_quarantined_at": "timestamp",
     "_reasons": "list<string>",
+    "_raw": "binary",
+    "_source_line": "int64",
 }
 
 

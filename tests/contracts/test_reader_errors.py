@@ -223,12 +223,6 @@ def test_a_flood_of_distinct_codes_cannot_bloat_the_commit_metadata() -> None:
     assert enf.counts.reasons == {**{f"code_{i}": 2 for i in range(16)}, "unreadable_row": 2 * 984}
 
 
-@pytest.mark.xfail(
-    reason="lake/catalog.py reads a table's Parquet files with read_parquet([...]) without "
-    "union_by_name: files written before _raw/_source_line existed hide them (or fail the publish "
-    "when a newer file comes first). Needs union_by_name = true in lake.catalog.parquet_scan_sql.",
-    strict=False,
-)
 def test_an_old_quarantine_table_with_new_rows_publishes_its_new_columns_to_the_catalog(
     tmp_path: Path,
 ) -> None:
