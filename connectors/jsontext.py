@@ -43,3 +43,51 @@ def to_json(value: Any) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+#: How deep JSON may nest wherever the platform parses JSON it did not write (tokens, request
+#: bodies, pushed rows): deeper input is refused with a clear error instead of exhausting the stack.
+MAX_DEPTH = 64
+
+
+class JsonDepthError(ValueError):
+    """JSON nests deeper than the allowed depth (a ``ValueError``, like every JSON syntax error)."""
+
+    def __init__(self, max_depth: int) -> None:
+        super().__init__(f"JSON nests deeper than {max_depth} levels")
+        self.max_depth = max_depth
+
+
+def depth(value: Any) -> int:
+    """How deep ``value`` nests (a scalar is 0, ``[]`` and ``{}`` are 1); iterative, no recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, **kwargs: Any) -> Any:
+    """``json.loads`` that refuses nesting deeper than ``max_depth`` and ``NaN``/``Infinity``.
+
+    Raises ``ValueError`` (:class:`JsonDepthError` for the depth): never ``RecursionError``.
+    """
+    kwargs.setdefault("parse_constant", _no_constant)
+    try:
+        value = json.loads(text, **kwargs)
+    except RecursionError as err:
+        raise JsonDepthError(max_depth) from err
+    if depth(value) > max_depth:
+        raise JsonDepthError(max_depth)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

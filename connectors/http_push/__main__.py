@@ -16,22 +16,20 @@ from connectors.http_push.exceptions import PushConfigError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from connectors.http_push import serving
     from connectors.http_push.app import create_app
     from connectors.http_push.config import PushConfig
 
     cfg = PushConfig.from_yaml(args.config)
     app = create_app(cfg)
-    # Access logs carry method, path and status only; headers (and so tokens) are never logged.
-    uvicorn.run(
+    # Access logs carry method, path (no query string) and status; never headers or tokens.
+    serving.run(
         app,
+        limits=cfg.server,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         proxy_headers=args.proxy_headers,
-        server_header=False,
-        date_header=True,
     )
     return 0
 

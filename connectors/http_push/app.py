@@ -7,12 +7,15 @@ Routes:
 - ``GET /openapi.json`` — the OpenAPI 3 document;
 - ``GET /v1/receipt-key`` — the receipt-signing public key as a JWK (404 when signing is off).
 
-A push is checked in this order, and the first failure answers: bearer token (401, or 503 when
-the JWKS cannot be fetched) → rate per caller (429 + ``Retry-After``) → known dataset (404) →
-dataset grant (403) → ``Content-Type``/``Content-Encoding`` (415) → ``Idempotency-Key`` syntax
-(400) → declared ``Content-Length`` (413). The body is then streamed to the landing area with
-the size limit enforced chunk by chunk (413 as soon as it is crossed), checked (400), made
-durable and only then answered ``202`` with the receipt. Every error body is
+A push is checked in this order, and the first failure answers: exactly one ``Authorization``
+header holding a bearer token signed by a key bound to the partner its ``sub`` names (401, or 503
+when the JWKS cannot be fetched) → rate per partner (429 + ``Retry-After``) → known dataset (404) →
+dataset allowed to the partner and granted by the token (403) → ``Content-Type`` /
+``Content-Encoding`` (415) → ``Idempotency-Key`` syntax (400) → declared ``Content-Length`` (413).
+The body is then streamed to the landing area with the size limit enforced chunk by chunk (413 as
+soon as it is crossed), checked (400), made durable and only then answered ``202`` with the
+receipt. Header size, header time and connections are limited below the app, by
+:mod:`connectors.http_push.serving`. Every error body is
 ``{"error": <code>, "detail": <what is wrong>}``; tokens are never echoed or logged.
 """
 
@@ -30,7 +33,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.http_push.auth import SCOPE_PREFIX, Authenticator
+from connectors.http_push.auth import SCOPE_PREFIX, Authenticator, Caller
 from connectors.http_push.config import PushConfig
 from connectors.http_push.exceptions import (
     AuthenticationError,
@@ -44,22 +47,20 @@ from connectors.http_push.landing import FORMATS, Landing
 from connectors.http_push.openapi import openapi_document
 from connectors.http_push.ratelimit import RateLimiter, retry_after_header
 from connectors.http_push.receipts import ReceiptSigner
+from connectors.http_push.serving import (
+    auth_refusal,
+    authorization_header,
+    error_response,
+    quoted,
+    redact_access_log,
+    server_error,
+)
 
 log = logging.getLogger(__name__)
 
 _GZIP = {"gzip", "x-gzip"}
 _IDENTITY = {"", "identity"}
-
-
-def error_response(
-    status: int, error: str, detail: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
-
-
-def _quoted(text: str) -> str:
-    """A value safe inside an HTTP quoted-string (ASCII, no quotes or backslashes)."""
-    return "".join(c for c in text if 32 <= ord(c) < 127 and c not in '"\\')
+_REALM = "maestro-push"
 
 
 def parse_media_type(value: str | None) -> tuple[str, dict[str, str]]:
@@ -109,10 +110,11 @@ class PushService:
 
     async def push(self, request: Request) -> Response:
         dataset = request.path_params["dataset"]
-        refusal, caller = await self._admit(request, dataset)
+        refusal, bound = await self._admit(request, dataset)
         if refusal is not None:
             return refusal
-        assert caller is not None
+        assert bound is not None
+        caller = bound.subject
         media, params = parse_media_type(request.headers.get("content-type"))
         if media not in FORMATS:
             return self._refuse(
@@ -160,31 +162,23 @@ class PushService:
             )
         return await self._receive(request, dataset, caller, media, encoding in _GZIP, key)
 
-    async def _admit(self, request: Request, dataset: str) -> tuple[Response | None, str | None]:
-        """Authentication, rate limit, dataset and grant checks: (refusal, caller subject)."""
+    async def _admit(self, request: Request, dataset: str) -> tuple[Response | None, Caller | None]:
+        """Authentication, rate limit, dataset and grant checks: (refusal, caller)."""
         try:
-            caller = await anyio.to_thread.run_sync(
-                self.auth.authenticate, request.headers.get("authorization")
+            header = authorization_header(request)
+            caller = await anyio.to_thread.run_sync(self.auth.authenticate, header)
+        except (AuthenticationError, KeysUnavailableError) as err:
+            status = 503 if isinstance(err, KeysUnavailableError) else 401
+            log.log(
+                logging.WARNING if status == 503 else logging.INFO,
+                "push to %r refused: %d %s",
+                dataset,
+                status,
+                err,
             )
-        except AuthenticationError as err:
-            log.info("push to %r refused: 401 %s", dataset, err)
-            return error_response(
-                401,
-                "invalid_token",
-                str(err),
-                {
-                    "WWW-Authenticate": f'Bearer realm="maestro-push", error="invalid_token", '
-                    f'error_description="{_quoted(str(err))}"'
-                },
-            ), None
-        except KeysUnavailableError as err:
-            log.warning("push to %r refused: 503 %s", dataset, err)
-            return error_response(
-                503,
-                "keys_unavailable",
-                "token verification keys are unavailable; retry later",
-                {"Retry-After": "30"},
-            ), None
+            return auth_refusal(err, _REALM), None
+        # From here on the caller is the partner the signing key is bound to: its rate bucket,
+        # its idempotency namespace, its name in receipts and logs.
         wait = self.limiter.acquire(caller.subject)
         if wait > 0:
             return self._refuse(
@@ -213,12 +207,12 @@ class PushService:
                 dataset,
                 caller.subject,
                 headers={
-                    "WWW-Authenticate": f'Bearer realm="maestro-push", '
+                    "WWW-Authenticate": f'Bearer realm="{_REALM}", '
                     f'error="insufficient_scope", '
-                    f'scope="{_quoted(SCOPE_PREFIX + dataset)}"'
+                    f'scope="{quoted(SCOPE_PREFIX + dataset)}"'
                 },
             ), None
-        return None, caller.subject
+        return None, caller
 
     async def _receive(
         self, request: Request, dataset: str, caller: str, media: str, gz: bool, key: str | None
@@ -299,11 +293,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal_error", "unexpected server error; retry later")
-
-
 def create_app(
     cfg: PushConfig,
     *,
@@ -328,7 +317,8 @@ def create_app(
         signer=signer,
     )
     cfg.landing_root.mkdir(parents=True, exist_ok=True)
-    handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}
+    redact_access_log()
+    handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: server_error}
     app = Starlette(
         routes=[
             Route("/v1/datasets/{dataset}/batches", service.push, methods=["POST"]),

@@ -23,12 +23,54 @@ import hashlib
 import os
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from connectors.http_push.exceptions import PayloadInvalidError, PayloadTooLargeError
 
 #: Inflate at most this much per step, so a gzip bomb cannot allocate more than this at once.
 _INFLATE_STEP = 1 << 20
+
+
+class GzipInflater:
+    """Incremental gunzip of every member of a (multi-member, RFC 1952 §2.2) gzip stream.
+
+    :meth:`feed` yields the decoded bytes at most :data:`_INFLATE_STEP` at a time, so a bomb
+    never allocates more than that at once (the caller counts and caps the total); a corrupt
+    stream raises ``zlib.error``. :attr:`complete` says whether the data fed so far ends exactly
+    at the end of a member (a truncated stream is not complete). Both servers decode gzip bodies
+    with it, so no member is ever ignored.
+    """
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        self._started = False
+        self.members = 0
+
+    @property
+    def complete(self) -> bool:
+        return self._started and self._d.eof
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if not data and not self._started:
+            return
+        self._started = True
+        while True:
+            if self._d.eof:
+                if not data:
+                    return
+                self._d = zlib.decompressobj(zlib.MAX_WBITS | 16)  # the next member begins
+            out = self._d.decompress(data, _INFLATE_STEP)
+            if out:
+                yield out
+            if self._d.eof:
+                self.members += 1
+                data = self._d.unused_data
+                continue
+            data = self._d.unconsumed_tail
+            # A full step may leave output pending inside zlib even with no input left.
+            if not data and len(out) < _INFLATE_STEP:
+                return
 
 
 class BodyWriter:
@@ -55,8 +97,7 @@ class BodyWriter:
         self.size = 0
         self.decoded_size = 0
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16) if gzip else None
-        self._member_done = False
+        self._inflater = GzipInflater() if gzip else None
         self._moved = False
 
     @property
@@ -85,7 +126,7 @@ class BodyWriter:
         """Check the body is complete, fsync and close the temp file."""
         if self.size == 0:
             raise PayloadInvalidError("body is empty")
-        if self._inflater is not None and not self._member_done:
+        if self._inflater is not None and not self._inflater.complete:
             raise PayloadInvalidError("gzip body is truncated (incomplete gzip stream)")
         try:
             self._utf8.decode(b"", final=True)
@@ -111,25 +152,9 @@ class BodyWriter:
 
     def _inflate(self, data: bytes) -> None:
         assert self._inflater is not None
-        d = self._inflater
         try:
-            while True:
-                if d.eof:
-                    if not data:
-                        break
-                    # Concatenated gzip members (RFC 1952 §2.2) are one body.
-                    d = self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                    self._member_done = False
-                out = d.decompress(data, _INFLATE_STEP)
+            for out in self._inflater.feed(data):
                 self._on_decoded(out)
-                if d.eof:
-                    self._member_done = True
-                    data = d.unused_data
-                    continue
-                data = d.unconsumed_tail
-                # A full step may leave output pending inside zlib even with no input left.
-                if not data and len(out) < _INFLATE_STEP:
-                    break
         except zlib.error as err:
             raise PayloadInvalidError(f"body is not valid gzip: {err}") from err
 

@@ -7,9 +7,13 @@ bad config fails at start-up, never on the first request. Relative paths are res
 
 >>> cfg = PushConfig.from_dict({
 ...     "landing_root": "/tmp/landing", "datasets": ["orders"], "issuer": "https://idp",
-...     "audience": "maestro-push", "jwks_file": "/etc/maestro/jwks.json"})
+...     "audience": "maestro-push", "jwks_url": "https://idp/jwks.json",
+...     "partners": {"acme": {"datasets": ["orders"], "keys": [{"kid": "acme-1"}]}}})
 >>> cfg.algorithms
 ('RS256', 'ES256', 'EdDSA')
+
+Every key is bound to one partner (:mod:`connectors.http_push.partners`); the key files
+themselves are read when the app is built (:meth:`Authenticator.from_config`), still at start-up.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.http_push.exceptions import PushConfigError
+from connectors.http_push.partners import Partner, parse_partners
+from connectors.http_push.serving import ServerLimits
 
 #: Algorithms the verifier implements. HMAC (HS*) is deliberately absent: partners never share a
 #: secret with us, and without an HMAC code path the "HMAC keyed with the public key" confusion
@@ -42,6 +48,7 @@ SUPPORTED_ALGORITHMS: tuple[str, ...] = (
 DEFAULT_ALGORITHMS: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 DEFAULT_MAX_DECODED_BYTES = 512 << 20
+DEFAULT_MAX_TOKEN_LIFETIME_S = 3600.0
 
 _DATASET_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -62,11 +69,12 @@ class PushConfig:
     datasets: tuple[str, ...]
     issuer: str
     audience: str
+    partners: tuple[Partner, ...]
     jwks_url: str | None = None
     jwks_file: Path | None = None
-    public_key_pems: tuple[str, ...] = ()
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     leeway_s: float = 30.0
+    max_token_lifetime_s: float = DEFAULT_MAX_TOKEN_LIFETIME_S
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
     rate: RateConfig = field(default_factory=RateConfig)
@@ -74,12 +82,19 @@ class PushConfig:
     jwks_timeout_s: float = 5.0
     jwks_retries: int = 3
     jwks_cache_s: float = 300.0
+    server: ServerLimits = field(default_factory=ServerLimits)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, base_dir: Path | None = None) -> PushConfig:
         """Build and validate a config; raises PushConfigError naming the first bad field."""
         if not isinstance(data, Mapping):
             raise PushConfigError(f"http_push config: expected a mapping, got {type(data).__name__}")
+        if "public_key_pems" in data:
+            raise _fail(
+                "public_key_pems",
+                "keys are no longer listed on their own: bind each PEM to its partner under "
+                "partners.<name>.keys as {pem: <file or PEM text>}",
+            )
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -87,16 +102,22 @@ class PushConfig:
                 f"http_push config: unknown field(s) {unknown}; known fields are {sorted(known)}"
             )
         base = base_dir or Path.cwd()
+        datasets = _datasets(data.get("datasets"))
         kw: dict[str, Any] = {
             "landing_root": _path(data, "landing_root", base, required=True),
-            "datasets": _datasets(data.get("datasets")),
+            "datasets": datasets,
             "issuer": _text(data, "issuer"),
             "audience": _text(data, "audience"),
             "jwks_url": _jwks_url(data.get("jwks_url")),
             "jwks_file": _path(data, "jwks_file", base),
-            "public_key_pems": read_pems(data.get("public_key_pems", ()), base),
+            "partners": parse_partners(
+                data.get("partners"), datasets=datasets, base=base, fail=_fail, read_pems=read_pems
+            ),
             "algorithms": _algorithms(data.get("algorithms", DEFAULT_ALGORITHMS)),
             "leeway_s": _number(data, "leeway_s", 30.0, low=0, high=300),
+            "max_token_lifetime_s": _number(
+                data, "max_token_lifetime_s", DEFAULT_MAX_TOKEN_LIFETIME_S, low=10, high=86_400
+            ),
             "max_body_bytes": int(_number(data, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, low=1)),
             "max_decoded_bytes": int(_number(data, "max_decoded_bytes", DEFAULT_MAX_DECODED_BYTES, low=1)),
             "rate": _rate(data.get("rate", {})),
@@ -104,11 +125,12 @@ class PushConfig:
             "jwks_timeout_s": _number(data, "jwks_timeout_s", 5.0, low=0.1, high=120),
             "jwks_retries": int(_number(data, "jwks_retries", 3, low=0, high=10)),
             "jwks_cache_s": _number(data, "jwks_cache_s", 300.0, low=0, high=86_400),
+            "server": ServerLimits.from_dict(data.get("server"), _fail),
         }
-        if not (kw["jwks_url"] or kw["jwks_file"] or kw["public_key_pems"]):
+        if any(p.kids for p in kw["partners"]) and not (kw["jwks_url"] or kw["jwks_file"]):
             raise PushConfigError(
-                "http_push config: no verification keys; set at least one of 'jwks_url', "
-                "'jwks_file' or 'public_key_pems'"
+                "http_push config: partners name keys by 'kid' but neither 'jwks_file' nor "
+                "'jwks_url' is set to hold them"
             )
         if kw["max_decoded_bytes"] < kw["max_body_bytes"]:
             raise PushConfigError(
@@ -134,6 +156,7 @@ def _fail(name: str, problem: str) -> PushConfigError:
     return PushConfigError(f"http_push config field '{name}': {problem}")
 
 
+config_error = _fail
 _push_fail = _fail
 
 

@@ -13,13 +13,13 @@
    ``alg`` (if any) equals the header's, and its ``use``/``key_ops`` allow verification;
 5. verify with ``cryptography``. ES* signatures must be the fixed-size ``r || s`` form.
 
-It returns the header and payload bytes; claims are checked by :mod:`connectors.http_push.auth`.
+It returns the header, the payload bytes and the key that verified (whose ``owner`` is the partner
+it is bound to); claims are checked by :mod:`connectors.http_push.auth`.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from connectors.http_push.config import SUPPORTED_ALGORITHMS
 from connectors.http_push.exceptions import AuthenticationError
 from connectors.http_push.keys import KeySet, VerificationKey, b64url_decode
+from connectors.jsontext import JsonDepthError, loads
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "256": hashes.SHA256,
@@ -42,6 +43,35 @@ _EC_CURVES: dict[str, tuple[str, int]] = {
 }
 #: Tokens larger than this are refused before parsing (a header is not a place for megabytes).
 MAX_TOKEN_CHARS = 16_384
+#: How deep a token's header or claims may nest; real tokens nest two or three levels.
+MAX_TOKEN_DEPTH = 16
+
+
+class Verified(NamedTuple):
+    """A verified token: its header, its payload bytes and the configured key that verified it."""
+
+    header: dict[str, Any]
+    payload: bytes
+    key: VerificationKey
+
+
+def token_json(raw: bytes, part: str) -> dict[str, Any]:
+    """A token part (``header`` or ``payload``) as a JSON object; AuthenticationError otherwise.
+
+    Nesting is bounded (:data:`MAX_TOKEN_DEPTH`) and ``NaN``/``Infinity`` are refused, so no token
+    can exhaust the parser's stack or smuggle a non-finite number.
+    """
+    try:
+        value = loads(raw.decode("utf-8"), max_depth=MAX_TOKEN_DEPTH)
+    except JsonDepthError as err:
+        raise AuthenticationError(f"token {part} nests deeper than {MAX_TOKEN_DEPTH} levels") from err
+    except UnicodeDecodeError as err:
+        raise AuthenticationError(f"token {part} is not UTF-8 JSON") from err
+    except ValueError as err:  # the message says where, never what (no token text)
+        raise AuthenticationError(f"token {part} is not JSON ({err})") from err
+    if not isinstance(value, dict):
+        raise AuthenticationError(f"token {part} is not a JSON object")
+    return value
 
 
 def parse_compact(token: str) -> tuple[dict[str, Any], bytes, bytes, bytes]:
@@ -64,12 +94,7 @@ def parse_compact(token: str) -> tuple[dict[str, Any], bytes, bytes, bytes]:
         header_raw, payload, signature = b64url_decode(h64), b64url_decode(p64), b64url_decode(s64)
     except ValueError as err:
         raise AuthenticationError("token parts are not valid base64url") from err
-    try:
-        header = json.loads(header_raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise AuthenticationError("token header is not JSON") from err
-    if not isinstance(header, dict):
-        raise AuthenticationError("token header is not a JSON object")
+    header = token_json(header_raw, "header")
     return header, payload, f"{h64}.{p64}".encode("ascii"), signature
 
 
@@ -138,10 +163,8 @@ def _verify_with(key: VerificationKey, alg: str, signing_input: bytes, sig: byte
         return False
 
 
-def verify_jws(
-    token: str, keys: KeySet, *, algorithms: tuple[str, ...] | list[str]
-) -> tuple[dict[str, Any], bytes]:
-    """Verify a compact JWS against ``keys``; return (header, payload) or raise.
+def verify_jws(token: str, keys: KeySet, *, algorithms: tuple[str, ...] | list[str]) -> Verified:
+    """Verify a compact JWS against ``keys``; return (header, payload, key) or raise.
 
     Raises :class:`~connectors.http_push.exceptions.AuthenticationError` naming the problem
     (never including the token).
@@ -160,6 +183,7 @@ def verify_jws(
             f"no configured key can verify an {alg} token with {which} "
             "(unknown key, or key type/algorithm mismatch)"
         )
-    if not any(_verify_with(k, alg, signing_input, sig) for k in candidates):
-        raise AuthenticationError("token signature does not verify")
-    return header, payload
+    for key in candidates:
+        if _verify_with(key, alg, signing_input, sig):
+            return Verified(header, payload, key)
+    raise AuthenticationError("token signature does not verify")

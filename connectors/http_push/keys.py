@@ -16,7 +16,7 @@ Contract:
 from __future__ import annotations
 
 import base64
-import json
+import hashlib
 import logging
 import threading
 import time
@@ -26,9 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
 
 from connectors.http_push.exceptions import KeysUnavailableError, PushConfigError
+from connectors.jsontext import loads
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,14 @@ class VerificationKey:
     alg: str | None = None
     use: str | None = None
     key_ops: tuple[str, ...] | None = None
+    owner: str | None = None
+    """The partner this key is bound to (push endpoint); None for unbound keys."""
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the key's SubjectPublicKeyInfo: one public key, one fingerprint."""
+        der = self.key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return hashlib.sha256(der).hexdigest()
 
     @property
     def usable_for_signatures(self) -> bool:
@@ -99,24 +112,29 @@ class KeySet:
         return cls(keys)
 
     @classmethod
-    def from_pems(cls, pems: Iterable[str]) -> KeySet:
-        """Parse PEM public keys (SubjectPublicKeyInfo); the kid is left unset."""
+    def from_pems(
+        cls, pems: Iterable[str], *, field: str = "public_key_pems", owner: str | None = None
+    ) -> KeySet:
+        """Parse PEM public keys (SubjectPublicKeyInfo); the kid is left unset.
+
+        Errors name ``field`` (the config field the PEMs came from) and the entry.
+        """
         keys = []
         for i, pem in enumerate(pems):
             try:
                 key = load_pem_public_key(pem.encode("ascii"))
-            except (ValueError, TypeError) as err:
+            except (ValueError, TypeError, UnicodeEncodeError) as err:
                 raise PushConfigError(
-                    f"http_push config field 'public_key_pems': entry {i} is not a PEM public key"
+                    f"http_push config field '{field}': entry {i} is not a PEM public key"
                 ) from err
             if not isinstance(
                 key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
             ):
                 raise PushConfigError(
-                    f"http_push config field 'public_key_pems': entry {i} is a "
+                    f"http_push config field '{field}': entry {i} is a "
                     f"{type(key).__name__}; only RSA, EC and Ed25519 keys are supported"
                 )
-            keys.append(VerificationKey(key=key))
+            keys.append(VerificationKey(key=key, owner=owner))
         return cls(keys)
 
 
@@ -174,7 +192,7 @@ def key_from_jwk(jwk: Any) -> VerificationKey:
 def load_jwks_file(path: Path) -> KeySet:
     """Read a local JWKS file; errors name the file."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = loads(path.read_text(encoding="utf-8"))
         return KeySet.from_jwks(doc, origin=str(path))
     except (OSError, ValueError) as err:
         raise PushConfigError(
@@ -245,7 +263,7 @@ class JwksFetcher:
                     raise KeysUnavailableError(
                         f"JWKS {self.url}: answered HTTP {resp.status_code}; check 'jwks_url'"
                     )
-                return KeySet.from_jwks(resp.json(), origin=self.url)
+                return KeySet.from_jwks(loads(resp.content), origin=self.url)
             except (httpx.HTTPError, ValueError) as err:
                 last = err
         raise KeysUnavailableError(

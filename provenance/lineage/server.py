@@ -22,7 +22,6 @@ never echoed or logged. Run it with ``python -m provenance.lineage.server --conf
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import threading
@@ -36,6 +35,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.http_push import serving
+from connectors.http_push.body import GzipInflater
+from connectors.http_push.exceptions import AuthenticationError, KeysUnavailableError
+from connectors.jsontext import MAX_DEPTH, JsonDepthError, loads
 from provenance.exceptions import LedgerBusyError, ProvenanceError
 from provenance.lineage.entry import to_ledger_entry
 from provenance.lineage.exceptions import LineageConfigError, UnknownDatasetError
@@ -51,21 +54,8 @@ log = logging.getLogger(__name__)
 _QUERIES = ("upstream", "downstream", "columns", "runs")
 
 
-def _error(
-    status: int, error: str, detail: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
-
-
-def _scopes(authorization: str) -> set[str]:
-    """Scopes of a token that ``Authenticator.authenticate`` has just verified."""
-    from connectors.http_push.jws import parse_compact
-
-    token = authorization.strip().partition(" ")[2].strip()
-    claims = json.loads(parse_compact(token)[1].decode("utf-8"))
-    scope = claims.get("scope") if isinstance(claims, dict) else None
-    entries = scope.split() if isinstance(scope, str) else scope if isinstance(scope, list) else []
-    return {e for e in entries if isinstance(e, str)}
+_error = serving.error_response
+_REALM = "maestro-lineage"
 
 
 class LineageService:
@@ -79,33 +69,20 @@ class LineageService:
         self._index_lock = threading.Lock()
 
     async def _admit(self, request: Request, scope: str) -> Response | None:
-        from connectors.http_push.exceptions import AuthenticationError, KeysUnavailableError
-
-        header = request.headers.get("authorization")
         try:
+            header = serving.authorization_header(request)
             caller = await anyio.to_thread.run_sync(self.auth.authenticate, header)
-        except AuthenticationError as err:
-            return _error(
-                401,
-                "invalid_token",
-                str(err),
-                {"WWW-Authenticate": 'Bearer realm="maestro-lineage", error="invalid_token"'},
-            )
-        except KeysUnavailableError:
-            return _error(
-                503,
-                "keys_unavailable",
-                "token verification keys are unavailable; retry later",
-                {"Retry-After": "30"},
-            )
-        if scope not in _scopes(header or ""):
+        except (AuthenticationError, KeysUnavailableError) as err:
+            log.info("lineage request refused: %s", err)
+            return serving.auth_refusal(err, _REALM)
+        if scope not in caller.scopes:
             log.info("lineage request of %r refused: 403 (needs %s)", caller.subject, scope)
             return _error(
                 403,
                 "insufficient_scope",
                 f"the token of {caller.subject!r} lacks scope {scope!r}",
                 {
-                    "WWW-Authenticate": f'Bearer realm="maestro-lineage", '
+                    "WWW-Authenticate": f'Bearer realm="{_REALM}", '
                     f'error="insufficient_scope", scope="{scope}"'
                 },
             )
@@ -127,7 +104,9 @@ class LineageService:
         if isinstance(body, Response):
             return body
         try:
-            doc = json.loads(body.decode("utf-8"))
+            doc = loads(body.decode("utf-8"), max_depth=MAX_DEPTH)
+        except JsonDepthError:
+            return _error(400, "invalid_json", f"the event nests deeper than {MAX_DEPTH} levels")
         except (UnicodeDecodeError, ValueError) as err:
             return _error(400, "invalid_json", f"the body is not UTF-8 JSON: {err}")
         report = self.validator.validate(doc)
@@ -159,36 +138,30 @@ class LineageService:
         )
 
     async def _body(self, request: Request) -> bytes | Response:
+        """The request body, gunzipped (every member) and capped at ``max_body_bytes`` decoded."""
         limit = self.cfg.max_body_bytes
+        too_large = _error(413, "too_large", f"the (decoded) body is over {limit} bytes")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            return _error(413, "too_large", f"the body is over {limit} bytes")
+            return too_large
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("identity", "", "gzip", "x-gzip"):
             return _error(
                 415, "unsupported_encoding", f"Content-Encoding {encoding!r}; use gzip or none"
             )
+        inflater = GzipInflater() if encoding in ("gzip", "x-gzip") else None
         chunks, size = [], 0
-        inflate = (
-            zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip") else None
-        )
         try:
             async for chunk in request.stream():
-                if inflate is not None:
-                    chunk = inflate.decompress(chunk, limit + 1 - size)
-                size += len(chunk)
-                if size > limit:
-                    return _error(413, "too_large", f"the (decoded) body is over {limit} bytes")
-                chunks.append(chunk)
-            if inflate is not None:
-                tail = inflate.flush()
-                if not inflate.eof:
-                    return _error(400, "invalid_gzip", "the gzip body is truncated")
-                if size + len(tail) > limit:
-                    return _error(413, "too_large", f"the (decoded) body is over {limit} bytes")
-                chunks.append(tail)
+                for part in inflater.feed(chunk) if inflater is not None else (chunk,):
+                    size += len(part)
+                    if size > limit:
+                        return too_large
+                    chunks.append(part)
         except zlib.error as err:
             return _error(400, "invalid_gzip", f"the body is not valid gzip: {err}")
+        if inflater is not None and not inflater.complete:
+            return _error(400, "invalid_gzip", "the gzip body is truncated")
         return b"".join(chunks)
 
     def _answer(self, kind: str, ref: DatasetRef, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -247,12 +220,14 @@ class LineageService:
 def create_app(cfg: LineageServerConfig, *, authenticator: Any | None = None) -> Starlette:
     """The ASGI app; ``authenticator`` overrides the one built from ``cfg`` (tests)."""
     service = LineageService(cfg, authenticator=authenticator)
+    serving.redact_access_log()
     app = Starlette(
         routes=[
             Route("/healthz", service.healthz, methods=["GET"]),
             Route("/api/v1/lineage", service.post_event, methods=["POST"]),
             Route("/api/v1/lineage/{query}", service.query, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={Exception: serving.server_error},
     )
     app.state.service = service
     return app
@@ -271,10 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     except LineageConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    import uvicorn
-
-    # Access logs carry method, path and status only; headers (and so tokens) are never logged.
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, server_header=False)
+    # The push endpoint's serving rules: header, time and connection limits; access logs carry
+    # method, path (no query string) and status, never headers or tokens.
+    serving.run(app, limits=cfg.server, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 

@@ -14,21 +14,26 @@ string), with ``endpoint_url`` for an S3-compatible store other than the AWS def
     jwks_url: https://idp.example.com/.well-known/jwks.json   # or jwks_file / public_key_pems
     algorithms: [RS256, ES256, EdDSA]
     max_body_bytes: 4194304
+    max_token_lifetime_s: 3600                         # exp - iat (or exp - now) at most this
+    server: {max_header_bytes: 32768, header_timeout_s: 10, max_connections: 1000}
 
 Bearer tokens are verified exactly as for the push endpoint (``connectors.http_push.auth``): an
-asymmetric signature by a configured key, ``exp``/``nbf``/``iat``, ``iss``, ``aud`` and ``sub``.
+asymmetric signature by a configured key, ``exp``/``nbf``/``iat`` (finite whole seconds, a
+lifetime of at most ``max_token_lifetime_s``), ``iss``, ``aud`` and ``sub``. ``server`` holds the
+connection limits both servers share (:class:`~connectors.http_push.serving.ServerLimits`).
 Writing needs scope ``lineage:write``, querying ``lineage:read``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from connectors.http_push.config import read_pems
+from connectors.http_push.serving import ServerLimits
 from provenance.exceptions import LedgerConfigError
 from provenance.lineage.exceptions import LineageConfigError
 from provenance.lineage.location import ledger_location
@@ -63,6 +68,8 @@ class LineageServerConfig:
     jwks_cache_s: float = 300.0
     max_body_bytes: int = 4 << 20
     lock_timeout_s: float = 10.0
+    max_token_lifetime_s: float = 3600.0
+    server: ServerLimits = field(default_factory=ServerLimits)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, base_dir: Path | None = None) -> LineageServerConfig:
@@ -96,6 +103,8 @@ class LineageServerConfig:
             "jwks_cache_s": _number(data, "jwks_cache_s", 300.0, 0, 86_400),
             "max_body_bytes": int(_number(data, "max_body_bytes", 4 << 20, 1024, 256 << 20)),
             "lock_timeout_s": _number(data, "lock_timeout_s", 10.0, 0, 600),
+            "max_token_lifetime_s": _number(data, "max_token_lifetime_s", 3600.0, 10, 86_400),
+            "server": ServerLimits.from_dict(data.get("server"), _fail),
         }
         if not (kw["jwks_url"] or kw["jwks_file"] or kw["public_key_pems"]):
             raise LineageConfigError(

@@ -19,26 +19,44 @@ from .helpers import AUDIENCE, ISSUER, SigningKeys, serve
 
 @pytest.fixture(scope="session")
 def keys() -> SigningKeys:
+    """Partner A's keys (kids ``rsa-1``, ``ec-1``, ``ed-1``)."""
     return SigningKeys.generate()
 
 
+@pytest.fixture(scope="session")
+def keys_b() -> SigningKeys:
+    """Partner B's keys (kids ``b-rsa-1`` ...): another partner, an adversary of A."""
+    return SigningKeys.generate(prefix="b-", subject="partner-b")
+
+
 @pytest.fixture
-def jwks_file(tmp_path: Path, keys: SigningKeys) -> Path:
+def jwks_file(tmp_path: Path, keys: SigningKeys, keys_b: SigningKeys) -> Path:
     path = tmp_path / "jwks.json"
-    path.write_text(json.dumps(keys.jwks()))
+    path.write_text(json.dumps({"keys": keys.jwks()["keys"] + keys_b.jwks()["keys"]}))
     return path
 
 
+def partners(keys: SigningKeys, keys_b: SigningKeys) -> dict[str, Any]:
+    """A may push orders and customers, B orders and payments; each with its own three keys."""
+    return {
+        "partner-a": {"datasets": ["orders", "customers"], "keys": [{"kid": k} for k in keys.kids]},
+        "partner-b": {"datasets": ["orders", "payments"], "keys": [{"kid": k} for k in keys_b.kids]},
+    }
+
+
 @pytest.fixture
-def make_config(tmp_path: Path, jwks_file: Path) -> Callable[..., PushConfig]:
+def make_config(
+    tmp_path: Path, jwks_file: Path, keys: SigningKeys, keys_b: SigningKeys
+) -> Callable[..., PushConfig]:
     """A valid config over ``tmp_path/landing``; keyword overrides replace fields."""
 
     def build(**overrides: Any) -> PushConfig:
         data: dict[str, Any] = {
             "landing_root": str(tmp_path / "landing"),
-            "datasets": ["orders", "customers"],
+            "datasets": ["orders", "customers", "payments"],
             "issuer": ISSUER,
             "audience": AUDIENCE,
+            "partners": partners(keys, keys_b),
             "jwks_file": str(jwks_file),
             "leeway_s": 5,
             "max_body_bytes": 64 * 1024,
@@ -56,7 +74,7 @@ def run_service() -> Callable[..., AbstractContextManager[str]]:
     """``with run_service(cfg) as base_url:`` starts the app on loopback for the block."""
 
     def start(cfg: PushConfig, **app_kwargs: Any) -> AbstractContextManager[str]:
-        return serve(create_app(cfg, **app_kwargs))
+        return serve(create_app(cfg, **app_kwargs), cfg.server)
 
     return start
 

@@ -19,6 +19,8 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from connectors.http_push.serving import ServerLimits, uvicorn_config
+
 ISSUER = "https://idp.test.example"
 AUDIENCE = "maestro-push"
 
@@ -29,39 +31,51 @@ def b64url(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class SigningKeys:
-    """One private key per supported family, with the JWKS publishing their public halves."""
+    """One partner's private keys, one per supported family, with the JWKS of their public halves.
+
+    ``prefix`` starts the key ids (``""`` -> ``rsa-1``, ``"b-"`` -> ``b-rsa-1``); ``subject`` is the
+    partner the keys are bound to in the tests' config, and the ``sub`` its tokens carry.
+    """
 
     rsa: rsa.RSAPrivateKey
     ec: ec.EllipticCurvePrivateKey
     ed: ed25519.Ed25519PrivateKey
     other_rsa: rsa.RSAPrivateKey  # not published: tokens signed with it must fail
+    prefix: str = ""
+    subject: str = "partner-a"
 
     @classmethod
-    def generate(cls) -> SigningKeys:
+    def generate(cls, prefix: str = "", subject: str = "partner-a") -> SigningKeys:
         return cls(
             rsa=rsa.generate_private_key(public_exponent=65537, key_size=2048),
             ec=ec.generate_private_key(ec.SECP256R1()),
             ed=ed25519.Ed25519PrivateKey.generate(),
             other_rsa=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            prefix=prefix,
+            subject=subject,
         )
+
+    @property
+    def kids(self) -> list[str]:
+        return [f"{self.prefix}{k}" for k in ("rsa-1", "ec-1", "ed-1")]
 
     def jwks(self) -> dict[str, Any]:
         keys = [
             {
                 **json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key())),
-                "kid": "rsa-1",
+                "kid": f"{self.prefix}rsa-1",
                 "alg": "RS256",
                 "use": "sig",
             },
             {
                 **json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec.public_key())),
-                "kid": "ec-1",
+                "kid": f"{self.prefix}ec-1",
                 "alg": "ES256",
                 "use": "sig",
             },
             {
                 **json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.ed.public_key())),
-                "kid": "ed-1",
+                "kid": f"{self.prefix}ed-1",
                 "alg": "EdDSA",
                 "use": "sig",
             },
@@ -89,13 +103,16 @@ def claims(**overrides: Any) -> dict[str, Any]:
 
 
 def mint(keys: SigningKeys, alg: str = "RS256", *, kid: str | None = None, **overrides: Any) -> str:
-    """A token signed by pyjwt with the key of ``alg``'s family."""
+    """A token signed by pyjwt with the key of ``alg``'s family; ``sub`` is the keys' partner."""
     key, default_kid = {
         "RS256": (keys.rsa, "rsa-1"),
         "ES256": (keys.ec, "ec-1"),
         "EdDSA": (keys.ed, "ed-1"),
     }[alg]
-    return jwt.encode(claims(**overrides), key, algorithm=alg, headers={"kid": kid or default_kid})
+    overrides.setdefault("sub", keys.subject)
+    return jwt.encode(
+        claims(**overrides), key, algorithm=alg, headers={"kid": kid or keys.prefix + default_kid}
+    )
 
 
 def unsigned_token(**overrides: Any) -> str:
@@ -120,14 +137,15 @@ def tampered(token: str, **overrides: Any) -> str:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port in a thread; yield its base URL."""
+def serve(app: Any, limits: ServerLimits | None = None) -> Iterator[str]:
+    """Run ``app`` as the servers run it (:mod:`connectors.http_push.serving`) on a free loopback
+    port in a thread, keeping the test's logging; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_config=None, lifespan="off", access_log=True, timeout_graceful_shutdown=2
+    config = uvicorn_config(
+        app, limits=limits or ServerLimits(), log_level=None, configure_logging=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -153,3 +171,21 @@ def landed_files(root: Any, dataset: str = "orders") -> list[str]:
         if d.is_dir():
             out.extend(f"{sub}/{p.name}" for p in d.iterdir())
     return sorted(out)
+
+
+def sign_raw(
+    keys: SigningKeys, payload: str, *, header: dict[str, Any] | None = None, alg: str = "EdDSA"
+) -> str:
+    """A token whose payload is exactly ``payload`` (any JSON text, even one pyjwt would not write)."""
+    key = {"RS256": keys.rsa, "ES256": keys.ec, "EdDSA": keys.ed}[alg]
+    kid = keys.prefix + {"RS256": "rsa-1", "ES256": "ec-1", "EdDSA": "ed-1"}[alg]
+    return jwt.api_jws.encode(
+        payload.encode(), key, algorithm=alg, headers={"kid": kid, **(header or {})}
+    )
+
+
+def raw_claims(**overrides: str) -> str:
+    """Valid claims as JSON text with some values replaced by raw JSON literals (``NaN``, ``1e400``)."""
+    text = {k: json.dumps(v) for k, v in claims().items()}
+    text.update(overrides)
+    return "{" + ",".join(f'"{k}":{v}' for k, v in text.items()) + "}"

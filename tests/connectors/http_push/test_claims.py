@@ -12,7 +12,7 @@ from connectors.http_push.auth import Authenticator
 from connectors.http_push.exceptions import AuthenticationError, AuthorizationError
 from connectors.http_push.keys import KeySet
 
-from .helpers import AUDIENCE, ISSUER, SigningKeys, b64url, claims, mint
+from .helpers import AUDIENCE, ISSUER, SigningKeys, b64url, claims, mint, raw_claims, sign_raw
 
 
 @pytest.fixture
@@ -95,3 +95,56 @@ def test_error_messages_never_contain_the_token(auth: Authenticator, keys: Signi
         auth.authenticate(bearer(token))
     assert token not in str(err.value)
     assert token.split(".")[2] not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("claim", "literal", "why"),
+    [
+        ("exp", "NaN", "not valid JSON"),
+        ("exp", "Infinity", "not valid JSON"),
+        ("exp", "1e400", "not a finite number"),
+        ("exp", "-1", "out of range"),
+        ("exp", "253402300800", "out of range"),
+        ("exp", "10" + "0" * 30, "out of range"),
+        ("exp", '"2030-01-01"', "not a number"),
+        ("exp", "true", "not a number"),
+        ("iat", "NaN", "not valid JSON"),
+        ("iat", "1.5", "whole number"),
+        ("nbf", "-Infinity", "not valid JSON"),
+        ("nbf", "1e400", "not a finite number"),
+    ],
+)
+def test_non_finite_fractional_or_out_of_range_dates_are_refused(
+    auth: Authenticator, keys: SigningKeys, claim: str, literal: str, why: str
+) -> None:
+    with pytest.raises(AuthenticationError, match=why):
+        auth.authenticate(bearer(sign_raw(keys, raw_claims(**{claim: literal}))))
+
+
+def test_a_token_that_lives_longer_than_the_maximum_is_refused(
+    auth: Authenticator, keys: SigningKeys
+) -> None:
+    now = int(time.time())
+    assert auth.max_lifetime_s == 3600  # the default
+    assert auth.authenticate(bearer(mint(keys, iat=now, exp=now + 3600)))
+    with pytest.raises(AuthenticationError, match=r"lives 3601 s from 'iat' to 'exp'.*3600 s"):
+        auth.authenticate(bearer(mint(keys, iat=now, exp=now + 3601)))
+    # Without iat the lifetime counts from now; a year-long token is refused either way.
+    with pytest.raises(AuthenticationError, match="from now to 'exp'"):
+        auth.authenticate(bearer(mint(keys, iat=None, nbf=None, exp=now + 365 * 86400)))
+    # An old iat with a near exp is a long-lived token too.
+    with pytest.raises(AuthenticationError, match="lives"):
+        auth.authenticate(bearer(mint(keys, iat=now - 86400, nbf=None, exp=now + 60)))
+
+
+def test_deeply_nested_token_header_or_payload_is_refused_not_crashed(
+    auth: Authenticator, keys: SigningKeys
+) -> None:
+    deep = "[" * 3000 + "]" * 3000
+    header = b64url(('{"alg":"EdDSA","kid":"ed-1","x":' + deep + "}").encode())
+    with pytest.raises(AuthenticationError, match="header nests deeper than 16 levels"):
+        auth.authenticate(bearer(f"{header}.{b64url(b'{}')}.{b64url(b'sig')}"))
+    nested = sign_raw(keys, raw_claims(extra="[" * 20 + "]" * 20))
+    with pytest.raises(AuthenticationError, match="payload nests deeper than 16 levels"):
+        auth.authenticate(bearer(nested))
+    assert auth.authenticate(bearer(sign_raw(keys, raw_claims(extra="[[1]]"))))

@@ -64,6 +64,8 @@ def test_serve_command_accepts_a_push_with_a_signed_receipt(
     conf.write_text(
         f"landing_root: landing\ndatasets: [orders]\nissuer: {ISSUER}\naudience: {AUDIENCE}\n"
         "jwks_file: jwks.json\nreceipt_signing_key: receipt.pem\n"
+        "partners:\n  partner-a:\n    datasets: [orders]\n"
+        "    keys: [{kid: rsa-1}, {kid: ec-1}, {kid: ed-1}]\n"
     )
     port = free_port()
     log = (tmp_path / "serve.log").open("w")

@@ -131,7 +131,8 @@ def test_pem_public_keys_verify_tokens(
 ) -> None:
     pem = keys.ec.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     (tmp_path / "ec.pem").write_bytes(pem)
-    cfg = make_config(jwks_file=None, public_key_pems=[str(tmp_path / "ec.pem")])
+    partners = {"partner-a": {"datasets": ["orders"], "keys": [{"pem": str(tmp_path / "ec.pem")}]}}
+    cfg = make_config(jwks_file=None, partners=partners)
     with run_service(cfg) as base, httpx.Client(base_url=base) as client:
         resp = client.post(
             "/v1/datasets/orders/batches",

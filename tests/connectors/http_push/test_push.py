@@ -203,7 +203,7 @@ def test_body_that_is_not_utf8_is_refused_with_400(
 
 
 def test_caller_over_its_rate_gets_429_with_retry_after(
-    make_config, run_service, keys: SigningKeys
+    make_config, run_service, keys: SigningKeys, keys_b: SigningKeys
 ) -> None:
     cfg = make_config(rate={"requests_per_s": 0.01, "burst": 2})
     with run_service(cfg) as url, httpx.Client(base_url=url) as client:
@@ -214,8 +214,8 @@ def test_caller_over_its_rate_gets_429_with_retry_after(
         assert [r.status_code for r in codes] == [202, 202, 429]
         assert int(codes[2].headers["retry-after"]) >= 1
         assert codes[2].json()["error"] == "rate_limited"
-        # Another caller has its own bucket.
-        other = {**headers(keys), "Authorization": f"Bearer {mint(keys, sub='partner-b')}"}
+        # Another partner has its own bucket.
+        other = headers(keys_b)
         assert (
             client.post("/v1/datasets/orders/batches", content=CSV, headers=other).status_code
             == 202

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +15,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from connectors.csv.config import CsvSourceConfig
 from connectors.csv.reader import CsvSource
+from connectors.http_push.serving import ServerLimits
 from contracts.model import Contract
 from lake.delta import Lake
 from pipeline.checks import CheckOutcome
 from pipeline.ingest import IngestResult
 from provenance.lineage import RunContext
+
+from ...connectors.http_push.helpers import serve as serve_guarded
 
 ISSUER = "https://idp.test.example"
 AUDIENCE = "maestro-lineage"
@@ -102,31 +102,9 @@ class TokenKeys:
         return jwt.encode(body, self.other if foreign else self.key, algorithm="EdDSA")
 
 
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port in a thread; yield its base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=2)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+def serve(app: Any, limits: ServerLimits | None = None) -> AbstractContextManager[str]:
+    """Run ``app`` as the servers run it (guarded protocol, shared limits) on a loopback port."""
+    return serve_guarded(app, limits)
 
 
 def ledger_bytes(ledger_dir: Path) -> bytes:

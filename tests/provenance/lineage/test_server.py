@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import logging
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -290,3 +296,129 @@ def test_the_command_refuses_a_bad_config_file(
     assert "audience" in capsys.readouterr().err
     with pytest.raises(LineageConfigError, match="cannot be read"):
         LineageServerConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_every_gzip_member_is_read_and_the_decoded_cap_spans_them(
+    url: str, config: LineageServerConfig, token_keys: TokenKeys
+) -> None:
+    body = json.dumps(event_dict(_spark_like_event())).encode()
+    half = len(body) // 2
+    two_members = gzip.compress(body[:half]) + gzip.compress(body[half:])
+    headers = {
+        "Authorization": f"Bearer {token_keys.token()}",
+        "Content-Encoding": "gzip",
+        "Content-Type": "application/json",
+    }
+    response = httpx.post(f"{url}/api/v1/lineage", content=two_members, headers=headers, timeout=10)
+    assert (response.status_code, response.json()) == (201, {"index": 0})
+    with Ledger.open(config.ledger_dir, read_only=True) as ledger:
+        assert ledger.size == 1
+    # Each member alone is under the cap; together they are over it.
+    filler = b" " * (config.max_body_bytes // 2 + 10)
+    over = gzip.compress(body[:half] + filler) + gzip.compress(filler + body[half:])
+    response = httpx.post(f"{url}/api/v1/lineage", content=over, headers=headers, timeout=10)
+    assert response.status_code == 413
+    garbage_after = gzip.compress(body) + b"not gzip at all"
+    response = httpx.post(f"{url}/api/v1/lineage", content=garbage_after, headers=headers, timeout=10)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_gzip")
+    assert _size(config) == 1
+
+
+def test_a_deeply_nested_event_gets_400_not_500(
+    url: str, config: LineageServerConfig, token_keys: TokenKeys
+) -> None:
+    headers = {"Authorization": f"Bearer {token_keys.token()}", "Content-Type": "application/json"}
+    for depth in (100, 10_000):
+        body = '{"x":' * depth + "1" + "}" * depth
+        response = httpx.post(f"{url}/api/v1/lineage", content=body, headers=headers, timeout=10)
+        assert response.status_code == 400, response.text
+        assert response.json() == {
+            "error": "invalid_json",
+            "detail": "the event nests deeper than 64 levels",
+        }
+    assert _size(config) == 0
+
+
+def test_hostile_tokens_are_refused_and_query_strings_never_logged(
+    url: str, config: LineageServerConfig, token_keys: TokenKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = token_keys.token()
+    event = event_dict(_spark_like_event())
+    now = int(time.time())
+    refused = {
+        "two headers": [("Authorization", f"Bearer {token}"), ("Authorization", "Bearer x")],
+        "NaN expiry": [("Authorization", f"Bearer {token_keys.token(exp=float('nan'))}")],
+        "ten-year token": [("Authorization", f"Bearer {token_keys.token(exp=now + 10 * 365 * 86400)}")],
+    }
+    with caplog.at_level(logging.INFO):
+        for why, headers in refused.items():
+            response = httpx.post(f"{url}/api/v1/lineage", json=event, headers=headers, timeout=10)
+            assert response.status_code == 401, why
+        in_url = httpx.get(
+            f"{url}/api/v1/lineage/upstream", params={"dataset": "/x", "access_token": token}, timeout=10
+        )
+        assert in_url.status_code == 401
+        assert "URL" in in_url.json()["detail"]
+    server_side = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    assert any("/api/v1/lineage/upstream?[redacted]" in line for line in server_side)
+    assert not [line for line in server_side if token.split(".")[2] in line]
+    assert _size(config) == 0
+
+
+@pytest.mark.slow
+def test_the_server_command_limits_header_size_and_header_time(
+    tmp_path: Path, spec_dir: Path, token_keys: TokenKeys
+) -> None:
+    config = tmp_path / "lineage.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "ledger_dir": "ledger",
+                "spec_dir": str(spec_dir),
+                "issuer": ISSUER,
+                "audience": AUDIENCE,
+                "public_key_pems": [token_keys.public_pem()],
+                "server": {"header_timeout_s": 1, "max_header_bytes": 8192},
+            }
+        )
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "provenance.lineage.server", "--config", str(config), "--port", str(port)],
+            cwd=Path(__file__).resolve().parents[3], stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        flood = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Flood: " + b"a" * (1 << 20) + b"\r\n\r\n"
+        assert _raw(port, flood).startswith(b"HTTP/1.1 431 ")
+        assert _raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").startswith(b"HTTP/1.1 408 ")
+        secret = token_keys.token()
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz?access_token={secret}", timeout=5).is_success
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    text = log.read_text()
+    assert "/healthz?[redacted]" in text
+    assert secret.split(".")[2] not in text
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with contextlib.suppress(OSError):  # the server may answer while the flood is being sent
+            sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
