@@ -60,18 +60,34 @@ class JsonDepthError(ValueError):
 
 def depth(value: Any) -> int:
     """How deep ``value`` nests (a scalar is 0, ``[]`` and ``{}`` are 1); iterative, no recursion."""
-    deepest, stack = 0, [(value, 1)]
+    deepest, stack = 0, [(value, 1)] if type(value) in _CONTAINERS else []
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
         deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+        stack.extend((c, level + 1) for c in (item.values() if type(item) is dict else item)
+                     if type(c) in _CONTAINERS)
     return deepest
+
+
+def deeper_than(value: Any, max_depth: int) -> bool:
+    """Whether ``value`` nests deeper than ``max_depth``; stops at the first level too deep.
+
+    The fast check for every parsed row: a flat object costs one pass over its values.
+    """
+    if type(value) not in _CONTAINERS:
+        return max_depth < 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if level > max_depth:
+            return True
+        for child in item.values() if type(item) is dict else item:
+            if type(child) in _CONTAINERS:
+                stack.append((child, level + 1))
+    return False
+
+
+_CONTAINERS = frozenset({dict, list})
 
 
 def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, **kwargs: Any) -> Any:
@@ -84,7 +100,7 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH, **kwargs: Any) -> An
         value = json.loads(text, **kwargs)
     except RecursionError as err:
         raise JsonDepthError(max_depth) from err
-    if depth(value) > max_depth:
+    if deeper_than(value, max_depth):
         raise JsonDepthError(max_depth)
     return value
 

@@ -5,8 +5,9 @@
 - an S3-compatible server (moto's server mode) holding the bucket ``carrier-events`` with the
   sample shipment files under ``shipments/`` — the ``s3`` source reads them;
 - the sample catalogue API (bearer token from ``SAMPLE_API_TOKEN``) — the ``http_pull`` source;
-- the push endpoint, to which a demo partner (its own Ed25519 key, a signed short-lived JWT)
-  posts the sample payments batch — the ``http_push`` source ingests what landed.
+- the push endpoint, to which a demo partner (its own Ed25519 key, bound in the endpoint's
+  ``partners:`` section to the partner ``psp-demo`` and the ``payments`` dataset; a signed
+  short-lived JWT) posts the sample payments batch — the ``http_push`` source ingests what landed.
 
 It sets the variables the sources file refers to (``MAESTRO_SAMPLE_API_URL``,
 ``MAESTRO_S3_ENDPOINT_URL``, ``SAMPLE_API_TOKEN`` and the AWS ones) in this process only, and
@@ -25,7 +26,15 @@ from typing import Any
 
 from config.settings import Settings
 from config.sources import load_sources, resolve_path
-from sandbox.partner import DEMO_AUDIENCE, DEMO_ISSUER, ensure_partner_keys, push_batch, sign_token
+from sandbox.partner import (
+    DEMO_AUDIENCE,
+    DEMO_ISSUER,
+    PartnerKeys,
+    ensure_partner_keys,
+    partner_binding,
+    push_batch,
+    sign_token,
+)
 from sandbox.servers import serve_app
 
 DEMO_BUCKET = "carrier-events"
@@ -64,7 +73,11 @@ def _upload_shipments(client: Any, samples: Path) -> list[str]:
     return keys
 
 
-def _push_config(settings: Settings, datasets: list[str], public_pem: Path) -> Any:
+#: What the demo partner (a payment service provider) may push.
+DEMO_PARTNER_DATASETS = ["payments"]
+
+
+def _push_config(settings: Settings, datasets: list[str], keys: PartnerKeys) -> Any:
     from connectors.http_push.config import PushConfig
 
     spec = next((s for s in load_sources(settings) if s.kind == "http_push"), None)
@@ -77,7 +90,7 @@ def _push_config(settings: Settings, datasets: list[str], public_pem: Path) -> A
             "datasets": datasets,
             "issuer": DEMO_ISSUER,
             "audience": DEMO_AUDIENCE,
-            "public_key_pems": [str(public_pem)],
+            "partners": partner_binding(keys, [d for d in DEMO_PARTNER_DATASETS if d in datasets]),
             "algorithms": ["EdDSA"],
         }
     )
@@ -107,9 +120,8 @@ def demo_environment(
             s3.client().create_bucket(Bucket=lake_bucket)
         env.api_url = stack.enter_context(serve_app(sample_api(token=token)))
         keys = ensure_partner_keys(settings.keys_dir)
-        env.push_url = stack.enter_context(
-            serve_app(push_app(_push_config(settings, datasets, keys.public_pem)))
-        )
+        push_config = _push_config(settings, datasets, keys)
+        env.push_url = stack.enter_context(serve_app(push_app(push_config), limits=push_config.server))
         stack.enter_context(
             _patched_env(
                 {
@@ -120,7 +132,7 @@ def demo_environment(
                 }
             )
         )
-        jwt_token = sign_token(keys, subject="psp-demo", scopes=["push:payments"])
+        jwt_token = sign_token(keys, scopes=["push:payments"])
         for path in sorted((samples / "payments").glob("*.csv")):
             body = path.read_bytes()
             env.receipts.append(

@@ -1,7 +1,9 @@
 """A demo push partner: its own Ed25519 key pair, tokens it signs, batches it pushes.
 
 The private key stays in the keys folder (outside the lake, mode 0600); the push endpoint only
-ever gets the public key.
+ever gets the public key, bound to this one partner (:func:`partner_binding`, the entry of the
+push config's ``partners:`` section): the endpoint accepts the partner's tokens only with
+``sub`` = its name and only for the datasets the binding lists.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from typing import Any
 
 DEMO_ISSUER = "https://idp.maestro.local/"
 DEMO_AUDIENCE = "maestro-push"
+DEMO_PARTNER = "psp-demo"
 
 
 @dataclass(frozen=True)
 class PartnerKeys:
+    """A partner's key files and its name (the identity its key is bound to)."""
+
     private_pem: Path
     public_pem: Path
+    partner: str = DEMO_PARTNER
 
 
-def ensure_partner_keys(keys_dir: Path, name: str = "demo-partner") -> PartnerKeys:
+def ensure_partner_keys(keys_dir: Path, name: str = DEMO_PARTNER) -> PartnerKeys:
     """Create the partner's Ed25519 key pair on first use; return the file paths."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -46,26 +52,37 @@ def ensure_partner_keys(keys_dir: Path, name: str = "demo-partner") -> PartnerKe
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-    return PartnerKeys(private, public)
+    return PartnerKeys(private, public, name)
 
 
-def sign_token(keys: PartnerKeys, *, subject: str, scopes: list[str], ttl_s: int = 300) -> str:
-    """A short-lived EdDSA JWT for the push endpoint."""
+def partner_binding(keys: PartnerKeys, datasets: list[str]) -> dict[str, Any]:
+    """The push config's ``partners:`` entry binding this partner's key to ``datasets``."""
+    return {keys.partner: {"datasets": list(datasets), "keys": [{"pem": str(keys.public_pem)}]}}
+
+
+def sign_token(
+    keys: PartnerKeys, *, scopes: list[str] | None = None, ttl_s: int = 300, subject: str | None = None
+) -> str:
+    """A short-lived EdDSA JWT for the push endpoint, ``sub`` = the partner (or ``subject``).
+
+    ``scopes`` (``push:<dataset>``) narrow what the binding allows; None claims all of it.
+    """
     import jwt
     from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_private_key(keys.private_pem.read_bytes(), password=None)
     now = datetime.now(UTC)
-    claims = {
+    claims: dict[str, Any] = {
         "iss": DEMO_ISSUER,
         "aud": DEMO_AUDIENCE,
-        "sub": subject,
-        "scope": " ".join(scopes),
+        "sub": subject or keys.partner,
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(seconds=ttl_s),
         "jti": uuid.uuid4().hex,
     }
+    if scopes is not None:
+        claims["scope"] = " ".join(scopes)
     return jwt.encode(claims, key, algorithm="EdDSA")  # type: ignore[arg-type]
 
 

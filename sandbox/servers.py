@@ -1,4 +1,8 @@
-"""Serve an ASGI app with uvicorn on a free loopback port, in a background thread."""
+"""Serve an ASGI app with uvicorn on a free loopback port, in a background thread.
+
+The app is served as the production servers serve theirs (:mod:`connectors.http_push.serving`:
+header, time and connection limits, no query strings in access logs).
+"""
 
 from __future__ import annotations
 
@@ -18,13 +22,24 @@ def free_port() -> int:
 
 @contextmanager
 def serve_app(
-    app: Any, *, host: str = "127.0.0.1", port: int | None = None, start_timeout_s: float = 20.0
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    start_timeout_s: float = 20.0,
+    limits: Any = None,
 ) -> Iterator[str]:
-    """Run ``app`` for the duration of the block; yield its base URL (``http://127.0.0.1:port``)."""
+    """Run ``app`` for the duration of the block; yield its base URL (``http://127.0.0.1:port``).
+
+    ``limits``: a :class:`~connectors.http_push.serving.ServerLimits` (default: its defaults).
+    """
     import uvicorn
 
+    from connectors.http_push.serving import ServerLimits, uvicorn_config
+
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    config = uvicorn_config(app, limits=limits or ServerLimits(), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s

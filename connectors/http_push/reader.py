@@ -124,6 +124,8 @@ class PushSource(Source):
         except (ValueError, OSError, EOFError, zlib.error, pyarrow.ArrowException) as err:
             # pyarrow.ArrowInvalid is a ValueError; a bad gzip is an OSError or EOFError.
             raise SourceUnreadableError(f"{label}: not readable as {fmt}: {err}") from err
+        except RecursionError as err:  # never a crash of the run, whatever the parser met
+            raise SourceUnreadableError(f"{label}: not readable as {fmt}: nests too deep") from err
 
 
 def _path(uri: str) -> Path:

@@ -15,7 +15,14 @@ from contracts.loader import load_contracts
 from lake.delta import table_facts
 from orchestration.definitions import build_definitions
 from pipeline.run import lake_for
-from sandbox.partner import DEMO_AUDIENCE, DEMO_ISSUER, ensure_partner_keys, push_batch, sign_token
+from sandbox.partner import (
+    DEMO_AUDIENCE,
+    DEMO_ISSUER,
+    ensure_partner_keys,
+    partner_binding,
+    push_batch,
+    sign_token,
+)
 from sandbox.servers import serve_app
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -36,19 +43,21 @@ def test_a_pushed_batch_lands_in_bronze_after_the_sensor_runs_and_bad_pushes_lan
         ]
     )
     landing = resolve_path(settings, str(load_sources(settings)[0].options["landing_root"]))
-    keys = ensure_partner_keys(settings.keys_dir)
+    keys = ensure_partner_keys(settings.keys_dir, "psp")
+    other = ensure_partner_keys(settings.keys_dir, "crm-vendor")
     cfg = PushConfig.from_dict(
         {
             "landing_root": str(landing),
             "datasets": sorted(load_contracts()),
             "issuer": DEMO_ISSUER,
             "audience": DEMO_AUDIENCE,
-            "public_key_pems": [str(keys.public_pem)],
+            "partners": {**partner_binding(keys, ["payments"]), **partner_binding(other, ["customers"])},
             "algorithms": ["EdDSA"],
         }
     )
-    with serve_app(create_app(cfg)) as url:
-        # Refused: no token, and a token without the payments scope. Nothing lands.
+    with serve_app(create_app(cfg), limits=cfg.server) as url:
+        # Refused: no token, a token without the payments scope, and another partner's key posing
+        # as the payment provider or pushing to its dataset. Nothing lands.
         r = httpx.post(
             f"{url}/v1/datasets/payments/batches",
             content=SAMPLE.read_bytes(),
@@ -56,22 +65,28 @@ def test_a_pushed_batch_lands_in_bronze_after_the_sensor_runs_and_bad_pushes_lan
             timeout=10,
         )
         assert r.status_code == 401
-        wrong_scope = sign_token(keys, subject="psp", scopes=["push:orders"])
-        r = httpx.post(
-            f"{url}/v1/datasets/payments/batches",
-            content=SAMPLE.read_bytes(),
-            headers={"Content-Type": "text/csv", "Authorization": f"Bearer {wrong_scope}"},
-            timeout=10,
-        )
-        assert r.status_code == 403
+        refused = {
+            403: [sign_token(keys, scopes=["push:orders"]), sign_token(other, scopes=["push:payments"])],
+            401: [sign_token(other, subject="psp", scopes=["push:payments"])],
+        }
+        for status, tokens in refused.items():
+            for bad in tokens:
+                r = httpx.post(
+                    f"{url}/v1/datasets/payments/batches",
+                    content=SAMPLE.read_bytes(),
+                    headers={"Content-Type": "text/csv", "Authorization": f"Bearer {bad}"},
+                    timeout=10,
+                )
+                assert r.status_code == status, r.text
         assert (
             not list((landing / "payments" / "batches").glob("*.csv"))
             if (landing / "payments").exists()
             else True
         )
 
-        token = sign_token(keys, subject="psp", scopes=["push:payments"])
+        token = sign_token(keys, scopes=["push:payments"])
         receipt = push_batch(url, token, "payments", SAMPLE.read_bytes(), idempotency_key="k-1")
+        assert receipt["caller"] == "psp"
         retry = push_batch(url, token, "payments", SAMPLE.read_bytes(), idempotency_key="k-1")
         assert retry["batch_id"] == receipt["batch_id"]
 
