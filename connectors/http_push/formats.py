@@ -15,7 +15,7 @@ are all ``string``:
   ``_maestro_error`` says why, ``_maestro_raw`` holds its original bytes and ``_maestro_line``
   its line (the reader contract of :mod:`connectors.base`; enforcement quarantines it). Reasons:
   ``json_depth`` (nests deeper than :data:`~connectors.jsontext.MAX_DEPTH`), ``not_an_object``,
-  ``json_syntax`` (invalid JSON, ``NaN``/``Infinity``, two values on a NDJSON line),
+  ``invalid_json`` (invalid JSON, ``NaN``/``Infinity``, two values on a NDJSON line),
   ``reserved_column`` (a key starting ``_maestro_``) and, for NDJSON, ``line_too_long`` (over
   :data:`MAX_ELEMENT_CHARS`; the raw bytes are its first :data:`RAW_PREFIX_CHARS`). The reserved
   columns are present only in bodies that hold such a row (and then on every batch).
@@ -190,10 +190,10 @@ def _ndjson_elements(f: TextIO) -> Iterator[tuple[int, Any]]:
             yield lineno, _Bad("json_depth", original.encode("utf-8"), lineno)
             continue
         except ValueError:  # invalid JSON, NaN or Infinity
-            yield lineno, _Bad("json_syntax", original.encode("utf-8"), lineno)
+            yield lineno, _Bad("invalid_json", original.encode("utf-8"), lineno)
             continue
         if end != len(text):  # more than one value on the line
-            yield lineno, _Bad("json_syntax", original.encode("utf-8"), lineno)
+            yield lineno, _Bad("invalid_json", original.encode("utf-8"), lineno)
             continue
         problem = _problem(value, keys)
         yield lineno, (value if problem is None else _Bad(problem, original.encode("utf-8"), lineno))
@@ -282,7 +282,7 @@ class _ArrayScanner:
             except RecursionError:
                 reason = "json_depth"
             except ValueError:  # invalid JSON, NaN or Infinity; or the element is incomplete
-                reason = "json_syntax"
+                reason = "invalid_json"
             if reason is not None:
                 end = _element_end(self.buf, self.pos)
                 if end == self.pos:

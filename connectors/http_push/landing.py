@@ -19,6 +19,10 @@ service answers. Nothing is deleted: a batch moves to ``processed/`` or ``quaran
 JSON record of why (record first, then receipt, then body), and :meth:`Landing.recover` finishes
 a move interrupted by a crash.
 
+Fault points (for the kill-point harness): ``push.landing.after_idempotency_record``,
+``push.landing.after_body``, ``push.landing.after_receipt`` (receiving) and
+``push.landing.after_record``, ``push.landing.after_receipt_move`` (marking).
+
 Idempotency (:meth:`Landing.commit` with a key): the record, keyed by
 sha256(dataset, caller, key) and holding the full receipt, is published with an exclusive
 ``link`` *before* the body is renamed into place. A retry finds it and gets the same receipt;
@@ -43,6 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import faults
 from connectors.http_push.body import BodyWriter
 from connectors.http_push.exceptions import IdempotencyConflictError, LandingError
 from connectors.http_push.receipts import Receipt
@@ -191,6 +196,7 @@ class Landing:
                     )
                 except FileExistsError:
                     continue
+                faults.point("push.landing.after_idempotency_record")
                 self._land(receipt, body)
                 return CommitResult(receipt, replayed=False)
             if record.get("request") != digest:
@@ -249,7 +255,9 @@ class Landing:
         batches = self.dir(receipt.dataset)
         batches.mkdir(parents=True, exist_ok=True)
         body.move_to(batches / receipt.file)
+        faults.point("push.landing.after_body")  # landed, no receipt: not pending, not acknowledged
         write_json_durably(batches / f"{receipt.batch_id}{RECEIPT_SUFFIX}", receipt.to_dict())
+        faults.point("push.landing.after_receipt")  # pending, the partner not yet answered
         log.info(
             "landed batch %s of %s (%d bytes) from %s",
             receipt.batch_id,
@@ -332,7 +340,9 @@ class Landing:
         dest = self.dir(dataset, state)
         dest.mkdir(parents=True, exist_ok=True)
         record["receipt"] = batch.receipt.to_dict()
+        record["file"] = str(dest / batch.path.name)  # where the body is from now on
         write_json_durably(dest / f"{batch_id}{suffix}", record)
+        faults.point("push.landing.after_record")
         # Receipt first: the batch leaves the pending list atomically; recover() moves a body
         # left behind by a crash between the two renames.
         try:
@@ -341,6 +351,7 @@ class Landing:
             raise LandingError(
                 f"landing: batch {batch_id!r} of {dataset!r} was moved concurrently; nothing to do"
             ) from err
+        faults.point("push.landing.after_receipt_move")  # no longer pending, body not yet moved
         os.replace(batch.path, dest / batch.path.name)
         fsync_dir(dest)
         fsync_dir(batch.path.parent)

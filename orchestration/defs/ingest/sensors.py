@@ -9,13 +9,16 @@ downstream (dbt models, catalog, metrics, ledger checkpoint).
 - file drop: run key ``<source>:<sha256>:<mtime_ns>`` — the same file seen on many ticks is one
   run (the cursor also remembers requested keys while the file is in the folder); the same bytes
   dropped again later are a new run, which finds them committed, commits nothing and archives them;
-- push: ``<source>:<batch id>:<sha256>`` per landed batch;
+- push: ``<source>:<batch id>:<sha256>`` per landed batch; ``...:r<n>`` when it is still pending
+  after its run ended, up to a few attempts (:mod:`connectors.http_push.pending`);
 - S3: ``<source>:<hash of bucket, key, ETag, version>``; what counts as ingested is read from the
   lake's own commits each tick, so a crash between a commit and any cursor save neither loses nor
   repeats an object.
 """
 
+import contextlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -70,27 +73,64 @@ def build_drop_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.Sensor
 
 
 def build_push_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDefinition:
-    """The sensor turning batches landed by the push endpoint into ingest runs (one per batch)."""
+    """The sensor turning batches landed by the push endpoint into ingest runs (one per batch).
+
+    A batch still pending after its run ended (failed, killed, crashed before marking it) is
+    requested again, never while a run for it is in flight, and given up (moved to the landing's
+    quarantine with the runs named) after a few attempts: :mod:`connectors.http_push.pending`.
+    """
+    from connectors.http_push.exceptions import LandingError
     from connectors.http_push.landing import Landing
+    from connectors.http_push.pending import decide
 
     @_sensor(
         spec, f"batches partners push to the {spec.dataset} endpoint", interval_s=5, downstream=downstream
     )
     def push_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         landing = Landing(resolve_path(Settings.from_env(), str(spec.options["landing_root"])))
-        return dg.SensorResult(
-            run_requests=[
-                _request(
-                    spec,
-                    f"{b.batch_id}:{b.receipt.sha256}",
-                    b.batch_id,
-                    {"maestro/batch": b.batch_id, "maestro/sha256": b.receipt.sha256},
-                )
-                for b in landing.pending(spec.dataset)
-            ]
-        )
+        now = push_clock()
+        run_requests = []
+        for b in landing.pending(spec.dataset)[:MAX_PUSH_REQUESTS_PER_TICK]:
+            base_key = f"{spec.name}:{b.batch_id}:{b.receipt.sha256}"
+            decision = decide(base_key=base_key, runs=_batch_runs(context.instance, spec.name, b.batch_id),
+                              now=now)
+            if decision.give_up:
+                context.log.error(f"{spec.name}: batch {b.batch_id} quarantined: {decision.give_up}")
+                with contextlib.suppress(LandingError):  # a run settled it meanwhile
+                    landing.mark_failed(spec.dataset, b.batch_id, error=decision.give_up)
+                continue
+            if decision.run_key is None:
+                continue
+            context.log.info(f"{spec.name}: requesting a run for batch {b.batch_id} ({decision.why})")
+            tags = {"maestro/batch": b.batch_id, "maestro/sha256": b.receipt.sha256}
+            run_requests.append(
+                _request(spec, decision.run_key.removeprefix(f"{spec.name}:"), b.batch_id, tags)
+            )
+        return dg.SensorResult(run_requests=run_requests)
 
     return push_sensor
+
+
+push_clock = time.time  # the push sensor's clock (tests move it)
+MAX_PUSH_REQUESTS_PER_TICK = 200
+
+
+def _batch_runs(instance: dg.DagsterInstance, source: str, batch_id: str) -> list[Any]:
+    """The runs Dagster holds for a landed batch, as :class:`connectors.http_push.pending.PastRun`."""
+    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
+
+    from connectors.http_push.pending import PastRun
+
+    tags = {"maestro/batch": batch_id, "maestro/source": source}
+    records = instance.get_run_records(dg.RunsFilter(tags=tags))
+    out = []
+    for r in records:
+        status = r.dagster_run.status
+        state = ("not_started" if status == dg.DagsterRunStatus.NOT_STARTED
+                 else "in_flight" if status in NOT_FINISHED_STATUSES else "finished")
+        out.append(PastRun(r.dagster_run.run_id, r.dagster_run.tags.get("dagster/run_key"), state,
+                           status.value, r.create_timestamp.timestamp(), r.end_time))
+    return out
 
 
 def build_s3_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDefinition:

@@ -209,10 +209,10 @@ def test_rows_that_cannot_be_read_become_rows_with_a_reason_and_their_original_b
     assert batch.schema.field("_maestro_raw").type == pa.large_binary()
     assert batch.schema.field("_maestro_line").type == pa.int64()
     reasons = [r["_maestro_error"] for r in rows]
-    expected = [None, "json_depth", "not_an_object", "json_syntax", "reserved_column", "not_an_object",
+    expected = [None, "json_depth", "not_an_object", "invalid_json", "reserved_column", "not_an_object",
                 None, None]
     if content_type == "application/x-ndjson":
-        expected.insert(3, "json_syntax")  # the truncated line '{"a": '
+        expected.insert(3, "invalid_json")  # the truncated line '{"a": '
     assert reasons == expected
     assert rows[0]["id"] == "1" and rows[0]["_maestro_raw"] is None and rows[0]["_maestro_line"] == 2 - (
         content_type == "application/x-ndjson"
