@@ -30,7 +30,10 @@ def openapi_document(cfg: PushConfig, *, version: str = "1.0.0") -> dict[str, An
         "decoded_sha256": {"type": "string", "description": "SHA-256 of the decoded body."},
         "decoded_bytes": {"type": "integer"},
         "received_at": {"type": "string", "format": "date-time", "description": "UTC."},
-        "caller": {"type": "string", "description": "The token's `sub`."},
+        "caller": {
+            "type": "string",
+            "description": "The partner the signing key is bound to (equal to the token's `sub`).",
+        },
         "file": {"type": "string"},
         "idempotency_key_sha256": {"type": "string"},
         "signature_key_id": {"type": "string"},
@@ -54,9 +57,12 @@ def openapi_document(cfg: PushConfig, *, version: str = "1.0.0") -> dict[str, An
                     "type": "http",
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
-                    "description": f"JWT signed with one of {list(cfg.algorithms)}; issuer "
-                    f"{cfg.issuer!r}, audience {cfg.audience!r}; `exp` required. Grant datasets "
-                    "with scope entries `push:<dataset>` or a `datasets` list claim.",
+                    "description": f"JWT signed with one of {list(cfg.algorithms)} by a key bound "
+                    f"to your partner identity; issuer {cfg.issuer!r}, audience {cfg.audience!r}, "
+                    "`sub` = your partner name; `exp` required, whole seconds, at most "
+                    f"{cfg.max_token_lifetime_s:.0f} s after `iat` (or now). Scope entries "
+                    "`push:<dataset>` or a `datasets` list claim may narrow the datasets your "
+                    "partner binding allows, never widen them; exactly one Authorization header.",
                 }
             },
             "schemas": {
@@ -127,7 +133,10 @@ def openapi_document(cfg: PushConfig, *, version: str = "1.0.0") -> dict[str, An
                             "Missing or invalid token.",
                             headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
                         ),
-                        "403": _error("Token valid but does not grant this dataset."),
+                        "403": _error(
+                            "Token valid but the partner may not push to this dataset, or the "
+                            "token narrows it away."
+                        ),
                         "404": _error("Unknown dataset."),
                         "413": _error("Body over the size limit."),
                         "415": _error("Unsupported Content-Type or Content-Encoding."),
@@ -136,7 +145,14 @@ def openapi_document(cfg: PushConfig, *, version: str = "1.0.0") -> dict[str, An
                             "Too many requests from this caller.",
                             headers={"Retry-After": {"schema": {"type": "integer"}}},
                         ),
-                        "503": _error("Verification keys unavailable; retry later."),
+                        "503": _error("Verification keys unavailable, or no connection free; retry later."),
+                        "408": _error(
+                            f"The request line and headers did not arrive within "
+                            f"{cfg.server.header_timeout_s:.0f} s."
+                        ),
+                        "431": _error(
+                            f"The request line and headers are over {cfg.server.max_header_bytes} bytes."
+                        ),
                     },
                 }
             },

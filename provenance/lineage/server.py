@@ -2,12 +2,14 @@
 
 Routes:
 
-- ``POST /api/v1/lineage`` — one OpenLineage event (JSON, optionally ``Content-Encoding: gzip``).
-  Checked in this order, the first failure answers: bearer token (401; 503 when the JWKS is
-  unreachable) → scope ``lineage:write`` (403) → media type (415) → size (413) → JSON (400) →
-  schema, every facet included (400, ``detail`` says why; nothing is appended). Then the event's
-  value-free ledger entry is appended durably and the answer is ``201 {"index": n}``. A ledger
-  held by another writer for longer than ``lock_timeout_s`` answers 503 with ``Retry-After``.
+- ``POST /api/v1/lineage`` — one OpenLineage event (JSON, optionally ``Content-Encoding: gzip``:
+  every gzip member is read, the decoded size capped at ``max_body_bytes`` across them).
+  Checked in this order, the first failure answers: exactly one bearer token (401; 503 when the
+  JWKS is unreachable) → scope ``lineage:write`` (403) → media type (415) → size (413) → JSON,
+  nesting at most 64 levels (400) → schema, every facet included (400, ``detail`` says why;
+  nothing is appended). Then the event's value-free ledger entry is appended durably and the
+  answer is ``201 {"index": n}``. A ledger held by another writer for longer than
+  ``lock_timeout_s`` answers 503 with ``Retry-After``.
 - ``GET /api/v1/lineage/{upstream|downstream|columns|runs}`` — scope ``lineage:read``; the dataset
   is ``?dataset=<uri or path>`` or ``?namespace=...&name=...``; ``depth``, ``column`` (for
   ``columns``), ``direct_only``, ``limit`` as in :mod:`provenance.lineage.query`. 404 for a dataset
@@ -15,8 +17,12 @@ Routes:
 - ``GET /healthz`` — liveness, no auth.
 
 Any OpenLineage client's HTTP transport works against it (``url`` = this server, endpoint
-``api/v1/lineage``, auth ``api_key`` = the JWT). Errors are ``{"error", "detail"}``; tokens are
-never echoed or logged. Run it with ``python -m provenance.lineage.server --config FILE``.
+``api/v1/lineage``, auth ``api_key`` = the JWT). Tokens are checked as the push endpoint checks
+them (:mod:`connectors.http_push.auth`: finite whole-second dates, a bounded lifetime); the
+server runs under the push endpoint's serving rules (:mod:`connectors.http_push.serving`: header
+size and time limits, a connection cap, no query strings in access logs, one translation of
+authentication errors). Errors are ``{"error", "detail"}``, never a traceback; tokens are never
+echoed or logged. Run it with ``python -m provenance.lineage.server --config FILE``.
 """
 
 from __future__ import annotations
