@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import h11
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -222,6 +223,8 @@ class GuardedProtocol(H11Protocol):
             return
         if self._serving:
             self._last_data = self.loop.time()
+        elif self.conn.their_state is not h11.IDLE:
+            pass  # the rest of a body the app answered without reading: h11 drops it
         elif self._head_too_large(data):
             self._refuse(
                 431,
@@ -277,6 +280,9 @@ class GuardedProtocol(H11Protocol):
             return
         if self._draining:
             self._close("refused")
+            return
+        if not self._serving and self.conn.their_state is not h11.IDLE:
+            self._close("it kept sending a body its answer did not need")
             return
         if not self._serving:
             self._refuse(

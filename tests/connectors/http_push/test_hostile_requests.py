@@ -141,3 +141,19 @@ def test_a_malformed_request_line_gets_a_json_400(service: tuple[httpx.Client, P
     answer = raw_exchange(str(client.base_url), b"GARBAGE\x00 / HTTP/9\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b'"invalid_request"' in answer
+
+
+def test_a_body_the_answer_did_not_need_is_not_mistaken_for_a_huge_header(
+    service: tuple[httpx.Client, PushConfig], keys: SigningKeys
+) -> None:
+    client, cfg = service
+    big = b"id\n" + b"1\n" * (3 * cfg.server.max_header_bytes)  # refused before it is read
+    for _ in range(3):  # the same keep-alive connection, or a fresh one: never a 431
+        resp = client.post("/v1/datasets/orders/batches", content=big, headers={"Content-Type": "text/csv"})
+        assert resp.status_code == 401
+    ok = client.post(
+        "/v1/datasets/orders/batches",
+        content=CSV,
+        headers={"Content-Type": "text/csv", "Authorization": f"Bearer {mint(keys)}"},
+    )
+    assert ok.status_code == 202
