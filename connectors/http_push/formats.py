@@ -284,12 +284,12 @@ class _ArrayScanner:
             except ValueError:  # invalid JSON, NaN or Infinity; or the element is incomplete
                 reason = "invalid_json"
             if reason is not None:
-                end = _element_end(self.buf, self.pos)
-                if end == self.pos:
+                stop = _element_end(self.buf, self.pos)
+                if stop == self.pos:
                     raise ValueError(f"element {index + 1} is missing (two commas in a row?)")
-                if end is not None:
+                if stop is not None:
                     line = self.line()
-                    text, self.pos = self.buf[self.pos : end], end
+                    text, self.pos = self.buf[self.pos : stop], stop
                     return line, _Bad(reason, text.rstrip(_WS).encode("utf-8"), line)
                 if self.eof:
                     raise ValueError(f"element {index + 1}: invalid JSON (its end cannot be found)")

@@ -86,7 +86,8 @@ def parse_partners(
         keys = entry.get("keys")
         if not isinstance(keys, list) or not keys:
             raise fail(f"{where}.keys", "expected a non-empty list of {kid: ...} or {pem: ...} entries")
-        kids, pems = [], []
+        kids: list[str] = []
+        pems: list[str] = []
         for i, key in enumerate(keys):
             if not isinstance(key, Mapping) or len(key) != 1 or not {"kid", "pem"} & set(key):
                 raise fail(f"{where}.keys", f"entry {i} must be {{kid: <key id>}} or {{pem: <file or PEM>}}")

@@ -201,7 +201,7 @@ class LineageService:
                 ref = parse_dataset(q["dataset"])
             else:
                 raise ValueError("name the dataset: ?dataset=<uri> or ?namespace=..&name=..")
-            params = {
+            params: dict[str, Any] = {
                 "depth": int(q.get("depth", DEFAULT_DEPTH)),
                 "limit": int(q.get("limit", 50)),
                 "column": q.get("column") or q.get("field"),
