@@ -119,15 +119,15 @@ def _batch_runs(instance: dg.DagsterInstance, source: str, batch_id: str) -> lis
     """The runs Dagster holds for a landed batch, as :class:`connectors.http_push.pending.PastRun`."""
     from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
-    from connectors.http_push.pending import PastRun
+    from connectors.http_push.pending import PastRun, State
 
     tags = {"maestro/batch": batch_id, "maestro/source": source}
     records = instance.get_run_records(dg.RunsFilter(tags=tags))
     out = []
     for r in records:
         status = r.dagster_run.status
-        state = ("not_started" if status == dg.DagsterRunStatus.NOT_STARTED
-                 else "in_flight" if status in NOT_FINISHED_STATUSES else "finished")
+        state: State = ("not_started" if status == dg.DagsterRunStatus.NOT_STARTED
+                        else "in_flight" if status in NOT_FINISHED_STATUSES else "finished")
         out.append(PastRun(r.dagster_run.run_id, r.dagster_run.tags.get("dagster/run_key"), state,
                            status.value, r.create_timestamp.timestamp(), r.end_time))
     return out
