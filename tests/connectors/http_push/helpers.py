@@ -189,3 +189,30 @@ def raw_claims(**overrides: str) -> str:
     text = {k: json.dumps(v) for k, v in claims().items()}
     text.update(overrides)
     return "{" + ",".join(f'"{k}":{v}' for k, v in text.items()) + "}"
+
+
+@contextmanager
+def captured(*loggers: str) -> Iterator[list[str]]:
+    """Every message the named loggers emit during the block (works whether or not they propagate,
+    e.g. after uvicorn's own logging config made ``uvicorn.access`` stop propagating)."""
+    import logging
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Keep(level=logging.DEBUG)
+    saved = []
+    for name in loggers:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        for logger, level in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
