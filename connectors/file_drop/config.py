@@ -15,9 +15,17 @@ TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", ".uplo
 class FileDropConfig(BaseModel):
     """A watched folder: files dropped into ``folder`` feed ``dataset``.
 
-    A file is *complete* (picked up) when its name has no temporary suffix (``.part``, ``.tmp``
-    ...; writers that can should write ``x.csv.part`` and rename to ``x.csv`` when done) and it
-    has not been modified for ``settle_seconds`` (for writers that cannot rename).
+    A file is *complete* (picked up) when its name matches one of ``patterns`` (ignoring case:
+    ``X.CSV`` matches ``*.csv``), has no temporary suffix (``.part``, ``.tmp`` ...; writers that can
+    should write ``x.csv.part`` and rename to ``x.csv`` when done) and has not been modified for
+    ``settle_seconds`` (for writers that cannot rename). A file that still changes while it is read
+    is not committed: it goes back into the folder and is read again once it is complete.
+
+    ``rerequest_after_seconds``: a file still in the folder that long after its run was requested
+    (the run never started, died, or failed and put it back) is requested again, with a backoff
+    doubling per attempt up to an hour, never while a run for it is queued or running.
+    ``stale_claim_seconds``: only for claims whose owner cannot be checked (a filesystem without
+    ``flock`` on another host, claims made by older versions): their age that counts as dead.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,6 +35,8 @@ class FileDropConfig(BaseModel):
     folder: str
     patterns: list[str] = Field(default_factory=lambda: ["*.csv", "*.csv.gz"])
     settle_seconds: float = Field(default=2.0, ge=0)
+    rerequest_after_seconds: float = Field(default=30.0, gt=0)
+    stale_claim_seconds: float = Field(default=900.0, gt=0)
     options: CsvOptions = Field(default_factory=CsvOptions)
 
     @classmethod

@@ -1,56 +1,63 @@
-"""The drop folder's life cycle: complete -> claimed -> archived, or quarantined with a report.
+"""The drop folder's life cycle: complete -> claimed -> archived, quarantined or put back.
 
 Layout under the dataset's folder (users only ever write to the top level)::
 
-    <folder>/x.csv                         dropped, waiting
-    <folder>/_processing/<claim>/x.csv     claimed by one ingest run (atomic rename)
+    <folder>/x.csv                               dropped, waiting
+    <folder>/_processing/<claim>/x.csv           claimed by one run (see claims.py: .owner, flock)
     <folder>/_archive/<yyyy-mm-dd>/<sha256[:16]>__x.csv   committed; .manifest.json beside it
-    <folder>/_quarantine/<sha256[:16]>__x.csv             unreadable; .error.json beside it
+    <folder>/_quarantine/<sha256[:16]>__x.csv    rejected whole; .error.json beside it
+    <folder>/_quarantine/<reason>__x.csv         never read (a link, a FIFO ...); .error.json beside
 
-Every move is a ``rename`` within one filesystem, so a file is always in exactly one place and
-nothing is deleted. Claiming is atomic: of two runs renaming the same file, one wins and the other
-gets ``FileNotFoundError`` and skips it.
+Promises:
+
+- Nothing is overwritten or deleted: every move is no-clobber (``renameat2(RENAME_NOREPLACE)``);
+  a taken name gets a free variant (``x~2.csv``), so a file put back beside a newer one of the
+  same name leaves both in the folder.
+- A file is claimed by one process at a time, which holds a lock for as long as the file is in
+  its claim; a claim whose owner is gone is put back by the next run (:meth:`recover_stale`).
+- Only plain files with one link are read, through a descriptor opened without following links
+  and checked to be the inode that was claimed; anything else is moved to ``_quarantine/`` unread.
+- Requested paths are confined to the folder (:meth:`confine`); nothing outside it is ever moved.
+- Every record (manifest, error report) names the path where the file really is.
+- Folders we create are 0750 (claims 0700); records are 0640.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import json
 import os
 import time
-import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, unquote_to_bytes, urlparse
 
-from connectors.base import sha256_file
-from connectors.file_drop.config import TEMP_SUFFIXES, FileDropConfig
+import faults
+from connectors.file_drop.claims import Claim, claim_dirs, claim_is_dead, new_claim
+from connectors.file_drop.config import FileDropConfig
+from connectors.file_drop.exceptions import DropPathError
+from connectors.file_drop.fsops import (
+    VerifiedFile,
+    free_path,
+    make_dirs,
+    move_noclobber,
+    open_verified,
+    write_private_json,
+)
+from connectors.file_drop.scan import (
+    RESERVED,
+    DroppedFile,
+    Scan,
+    hash_entry,
+    matches,
+    scan_folder,
+    stranded_files,
+)
 
-RESERVED = ("_processing", "_archive", "_quarantine")
-
-
-@dataclass(frozen=True)
-class DroppedFile:
-    path: Path
-    size: int
-    mtime_ns: int
-    sha256: str
-
-    @property
-    def run_key(self) -> str:
-        """Stable for the same file however often it is seen; new when the file is dropped again."""
-        return f"{self.sha256}:{self.mtime_ns}"
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+MANIFEST_SUFFIX = ".manifest.json"
+ERROR_SUFFIX = ".error.json"
+_RESERVE = len(MANIFEST_SUFFIX) + 8  # room for the record beside a file, and a ~NN variant
 
 
 class DropFolder:
@@ -59,117 +66,202 @@ class DropFolder:
     def __init__(self, config: FileDropConfig, *, base_dir: str | Path = ".") -> None:
         self.config = config
         folder = Path(config.folder)
-        self.root = folder if folder.is_absolute() else Path(base_dir) / folder
+        self.root = (folder if folder.is_absolute() else Path(base_dir) / folder).absolute()
+        self.base_dir = Path(base_dir).absolute()
         self.processing = self.root / "_processing"
         self.archive = self.root / "_archive"
         self.quarantine = self.root / "_quarantine"
+        self._opened: dict[str, VerifiedFile] = {}
 
     def ensure(self) -> None:
-        for d in (self.root, self.processing, self.archive, self.quarantine):
-            d.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
+        for d in (self.processing, self.archive, self.quarantine):
+            make_dirs(d)
+            with contextlib.suppress(OSError):  # ours: tighten folders older versions made 0755
+                if not d.is_symlink():
+                    os.chmod(d, 0o750)
 
-    def _matches(self, name: str) -> bool:
-        if name.startswith(".") or name.endswith(TEMP_SUFFIXES):
-            return False
-        return any(fnmatch.fnmatch(name, p) for p in self.config.patterns)
+    # -- listing ---------------------------------------------------------------------------------
+
+    def matches(self, name: str) -> bool:
+        return matches(self.config, name)
+
+    def scan(self, *, now: float | None = None, known: dict[str, str] | None = None,
+             hash_new: bool = True) -> Scan:
+        """Entries ready to ingest (files stranded by dead runs included) and entries ignored."""
+        now_ns = time.time_ns() if now is None else int(now * 1e9)
+        out = scan_folder(self.config, self.root, now_ns=now_ns, known=known, hash_new=hash_new)
+        out.ready += stranded_files(
+            self.root, self.processing, stale_seconds=self.config.stale_claim_seconds, known=known,
+            hash_new=hash_new,
+        )
+        return out
+
+    def hashed(self, f: DroppedFile) -> DroppedFile | None:
+        return hash_entry(f)
 
     def complete_files(self, *, now: float | None = None) -> list[DroppedFile]:
-        """Files ready for pickup, oldest first (see :class:`FileDropConfig` for the rule)."""
-        if not self.root.is_dir():
-            return []
-        now = time.time() if now is None else now
-        out = []
-        for entry in os.scandir(self.root):
-            if not entry.is_file(follow_symlinks=False) or not self._matches(entry.name):
-                continue
-            st = entry.stat()
-            if now - st.st_mtime < self.config.settle_seconds:
-                continue  # still being written, or too fresh to tell
-            try:
-                digest, size = sha256_file(entry.path)
-            except FileNotFoundError:
-                continue  # claimed by someone else meanwhile
-            out.append(DroppedFile(Path(entry.path), size, st.st_mtime_ns, digest))
-        return sorted(out, key=lambda f: (f.mtime_ns, f.path.name))
+        """Plain files ready for pickup, oldest first (see :class:`FileDropConfig` for the rule)."""
+        return [f for f in self.scan(now=now).ready if f.problem is None and f.stranded is None]
 
-    def claim(self, path: str | Path) -> Path | None:
-        """Atomically move a dropped file into ``_processing``; None if another run got it first."""
+    def confine(self, ref: str) -> Path:
+        """The drop-folder path a requested input names, or :class:`DropPathError`.
+
+        ``ref`` is a path (absolute, relative to the base folder, or a bare file name), or a
+        ``file://`` URI (how names that are not UTF-8 travel). It must name an entry directly in
+        this folder whose name matches the patterns; nothing else is ever claimed or moved.
+        """
+        raw = ref
+        if ref.startswith("file://"):
+            raw = os.fsdecode(unquote_to_bytes(urlparse(ref).path))
+        p = Path(raw)
+        if not p.is_absolute():
+            p = self.root / p if len(p.parts) == 1 else self.base_dir / p
+        where = f"the drop folder {self.root} of source {self.config.name!r}"
+        if os.path.realpath(p.parent) != os.path.realpath(self.root) or p.name in ("", ".", "..", *RESERVED):
+            raise DropPathError(f"{ref}: not a file of {where}; refused (nothing was read or moved)")
+        if not self.matches(p.name):
+            raise DropPathError(
+                f"{ref}: its name matches none of the patterns {', '.join(self.config.patterns)} of "
+                f"{where}; refused (nothing was read or moved)"
+            )
+        return self.root / p.name
+
+    # -- claiming and reading --------------------------------------------------------------------
+
+    def claim(self, path: str | Path) -> Claim | None:
+        """Move ``path`` (an entry of the folder) into a new claim of this process; None if it is
+        gone (another run claimed it first, or it was already processed)."""
         self.ensure()
         src = Path(path)
-        target_dir = self.processing / uuid.uuid4().hex[:12]
-        target_dir.mkdir(parents=True)
         try:
-            os.rename(src, target_dir / src.name)
+            if os.path.isdir(src) and not os.path.islink(src):
+                raise DropPathError(f"{src}: a folder, not a file; only files are ingested (not moved)")
         except FileNotFoundError:
-            target_dir.rmdir()
             return None
-        return target_dir / src.name
+        claim = new_claim(self.processing)
+        claim.name = src.name
+        try:
+            move_noclobber(src, claim.path)
+        except FileNotFoundError:
+            claim.close()
+            return None
+        except BaseException:
+            claim.close()
+            raise
+        faults.point("drop.after_claim")
+        return claim
 
-    def archive_destination(self, claimed: Path, *, sha256: str) -> Path:
-        """Where :meth:`archive_file` will put ``claimed``: known before the commit, so the
-        manifest (and so the provenance trail) can name the file where it will stay."""
+    def open_claimed(self, claim: Claim) -> VerifiedFile:
+        """Open the claimed file once (no link followed, a plain file with one link), hash it, and
+        let this source's reader read exactly that open file (:meth:`readable_path`)."""
+        opened = open_verified(claim.path)
+        for key in _keys(claim.path):
+            self._opened[key] = opened
+        return opened
+
+    def forget(self, claim: Claim) -> None:
+        opened = None
+        for key in _keys(claim.path):
+            opened = self._opened.pop(key, None) or opened
+        if opened is not None:
+            opened.close()
+
+    def readable_path(self, path: str) -> str:
+        """What a reader opens for the claimed ``path``: the file verified when it was opened, not
+        whatever the name points to now (``path`` itself when it was not opened here)."""
+        opened = self._opened.get(path)
+        return opened.read_path if opened is not None else path
+
+    # -- settling a claim ------------------------------------------------------------------------
+
+    def archive_destination(self, name: str, *, sha256: str) -> Path:
+        """A free archive path for a file: known before the commit, so the manifest (and so the
+        provenance trail and every row's source pointer) names the file where it will stay."""
         day = datetime.now(UTC).strftime("%Y-%m-%d")
-        return _free_name(self.archive / day / f"{sha256[:16]}__{claimed.name}")
+        return free_path(self.archive / day / f"{sha256[:16]}__{name}", reserve=_RESERVE)
 
-    def archive_file(
-        self, claimed: Path, *, sha256: str, record: dict[str, Any], dest: Path | None = None
-    ) -> Path:
-        """Move a committed file into the archive with its manifest beside it."""
-        dest = dest or self.archive_destination(claimed, sha256=sha256)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _write_json(dest.with_name(dest.name + ".manifest.json"), record)
-        os.rename(claimed, dest)
-        _remove_empty(claimed.parent)
-        return dest
+    def archive_file(self, claim: Claim, *, dest: Path, record: dict[str, Any]) -> Path:
+        """Move a committed file to ``dest`` (or a free variant if taken), its manifest beside it."""
+        return self._settle(claim, dest, MANIFEST_SUFFIX, lambda _: record, "drop.archive")
 
-    def quarantine_destination(self, claimed: Path, *, sha256: str) -> Path:
-        """Where :meth:`quarantine_file` will put ``claimed``."""
-        return _free_name(self.quarantine / f"{sha256[:16]}__{claimed.name}")
+    def quarantine_destination(self, name: str, *, prefix: str) -> Path:
+        return free_path(self.quarantine / f"{prefix}__{name}", reserve=_RESERVE)
 
     def quarantine_file(
-        self, claimed: Path, *, sha256: str, error: str, detail: dict[str, Any], dest: Path | None = None
+        self, claim: Claim, *, prefix: str, report: Callable[[Path], dict[str, Any]]
     ) -> Path:
-        """Move an unreadable file into quarantine with an error report beside it."""
-        self.quarantine.mkdir(parents=True, exist_ok=True)
-        dest = dest or self.quarantine_destination(claimed, sha256=sha256)
-        report = {
-            "file": claimed.name,
-            "sha256": sha256,
-            "error": error,
-            "quarantined_at": datetime.now(UTC).isoformat(),
-            **detail,
-        }
-        _write_json(dest.with_name(dest.name + ".error.json"), report)
-        os.rename(claimed, dest)
-        _remove_empty(claimed.parent)
+        """Move a rejected entry into quarantine with an error report beside it; ``report(dest)``
+        builds the report for where the entry will be (its error names that path)."""
+        dest = self.quarantine_destination(claim.name, prefix=prefix)
+        stamp = {"file": claim.name, "quarantined_at": datetime.now(UTC).isoformat()}
+        return self._settle(claim, dest, ERROR_SUFFIX, lambda d: {**stamp, **report(d)}, "drop.quarantine")
+
+    def _settle(
+        self, claim: Claim, dest: Path, suffix: str, record: Callable[[Path], dict[str, Any]], step: str
+    ) -> Path:
+        """Record first, then the move: a crash between them leaves a record and the file still
+        claimed (put back and settled again later, the record rewritten), never a file without one."""
+        make_dirs(dest.parent)
+        while True:
+            side = dest.with_name(dest.name + suffix)
+            write_private_json(side, {**record(dest), "path": str(dest)}, tmp_dir=claim.tmp_dir())
+            faults.point(f"{step}.after_record")
+            try:
+                move_noclobber(claim.path, dest)
+                break
+            except FileExistsError:  # taken since we chose it: the record follows to a free name
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(side)
+                dest = free_path(dest, reserve=_RESERVE)
+        self.forget(claim)
+        faults.point(f"{step}.after_move")
         return dest
 
-    def recover_stale(self, *, older_than_s: float = 900.0) -> list[Path]:
-        """Return claimed files of crashed runs to the drop folder (touched, so they are re-seen)."""
-        back = []
-        if not self.processing.is_dir():
-            return back
-        cutoff = time.time() - older_than_s
-        for claim_dir in self.processing.iterdir():
-            for f in claim_dir.iterdir() if claim_dir.is_dir() else []:
-                if f.stat().st_mtime < cutoff and claim_dir.stat().st_mtime < cutoff:
-                    dest = self.root / f.name
-                    os.rename(f, dest)
-                    os.utime(dest)
-                    back.append(dest)
-            _remove_empty(claim_dir)
+    def release(self, claim: Claim) -> Path:
+        """Put a claimed file back into the folder, unchanged (same inode and mtime, so the same
+        run key), under its name, or a free variant if a newer file took that name meanwhile."""
+        self.forget(claim)
+        back = _put_back(claim.path, self.root)
+        faults.point("drop.after_release")
         return back
 
+    def recover_stale(self) -> list[Path]:
+        """Put back every file of every claim whose owner is gone; where each went."""
+        back: list[Path] = []
+        for d in claim_dirs(self.processing):
+            dead = claim_is_dead(d, stale_seconds=self.config.stale_claim_seconds, exclusive=True)
+            if dead is None:
+                continue
+            try:
+                for f in dead.files():
+                    back.append(_put_back(f, self.root))
+                    faults.point("drop.after_recover")
+            finally:
+                dead.close()
+        return back
 
-def _free_name(path: Path) -> Path:
-    """``path``, or ``path`` with ``.2``, ``.3`` ... inserted before the suffix if taken."""
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}.{n}{path.suffix}")
-    return candidate
+    def write_record(self, path: Path, suffix: str, record: dict[str, Any]) -> Path:
+        """Write a record beside ``path`` (e.g. a note beside an archived copy)."""
+        side = path.with_name(path.name + suffix)
+        write_private_json(side, {**record, "path": str(path)})
+        return side
 
 
-def _remove_empty(d: Path) -> None:
-    with contextlib.suppress(OSError):  # not empty: another claim still uses it
-        d.rmdir()
+def _keys(path: Path) -> set[str]:
+    """The names a reader may use for ``path``: itself, and as decoded from its file URI (where a
+    byte that is not UTF-8 becomes U+FFFD)."""
+    return {os.fspath(path), unquote(path.as_uri()[len("file://"):])}
+
+
+def _put_back(src: Path, root: Path) -> Path:
+    dest = root / src.name
+    while True:
+        try:
+            move_noclobber(src, dest)
+            return dest
+        except FileExistsError:
+            dest = free_path(root / src.name)
+
+
+__all__ = ["DropFolder", "DroppedFile"]

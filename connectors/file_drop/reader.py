@@ -27,8 +27,10 @@ class FileDropSource(Source):
         return [describe_file(str(f.path)) for f in self.folder.complete_files()]
 
     def read(self, obj: SourceObject, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        path = _path_of(obj.uri)
-        if path.endswith(".gz"):
+        name = _path_of(obj.uri)
+        # A claimed file is read through the descriptor the drop folder verified (never by name).
+        path = self.folder.readable_path(name)
+        if name.lower().endswith(".gz"):
             return _read_gzip_csv(path, self.config, batch_rows)
         return read_csv_batches(path, self.config.options, batch_rows=batch_rows)
 

@@ -1,69 +1,261 @@
-"""File drop: claim each complete file atomically, ingest it, then archive or quarantine it."""
+"""File drop: claim each requested (or complete) file, read exactly that file, then archive it,
+quarantine it or put it back. Nothing is ever overwritten, deleted or left claimed by a live run.
+
+For every file:
+
+1. **confine** — a requested path must be an entry of the source's folder matching its patterns;
+   anything else is refused with an error and never touched;
+2. **claim** — moved into a claim of this process (no-clobber; its lock is held until settled);
+   claims of processes that are gone are put back first (:meth:`DropFolder.recover_stale`);
+3. **open** — once, following no link; a link, a hard link, a FIFO or a device is quarantined
+   unread, with an ``.error.json`` saying why;
+4. **ingest** — the reader reads the opened file; when its stream ends the file must be exactly as
+   hashed (``fstat`` and sha256), else the stream raises :class:`FileChangedError` instead of
+   ending, so nothing is committed (the lake commits only a stream that ends cleanly);
+5. **settle** — committed: archived where the commit's manifest says (read back from the lake when
+   an earlier attempt committed it), so every row's source pointer resolves; rejected whole:
+   quarantined with a report naming where it is; anything else (a retryable error, the lake down,
+   a bug, the run being stopped): put back into the folder unchanged, for a later run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_to_bytes, urlparse
 
-from connectors.base import Source
-from connectors.csv.reader import describe_file
+import pyarrow as pa
+
+import faults
+from connectors.base import Manifest, Source, SourceObject
+from connectors.exceptions import ConnectorError
+from connectors.file_drop import FileDropSource
+from connectors.file_drop.claims import Claim
+from connectors.file_drop.exceptions import DropPathError, UnsafeEntryError
+from connectors.file_drop.fsops import VerifiedFile, make_dirs, split_ext
 from contracts.model import Contract
-from lake.delta import Lake
+from lake.delta import Lake, find_commit, open_table
 from pipeline.inputs import SpooledSource, ingest_one
-from pipeline.report import DatasetReport
+from pipeline.report import DatasetReport, input_error
+
+log = logging.getLogger(__name__)
 
 
 def ingest_drop_folder(
     source: Source, contract: Contract, lake: Lake, report: DatasetReport, *, files: Sequence[str] | None
 ) -> None:
-    from connectors.file_drop import FileDropSource
-
     assert isinstance(source, FileDropSource)
     folder = source.folder
     folder.ensure()
     folder.recover_stale()
-    candidates = [Path(f) for f in files] if files else [f.path for f in folder.complete_files()]
-    for path in candidates:
-        claimed = folder.claim(path)
-        if claimed is None:
+    paths: list[Path] = []
+    if files:
+        for ref in files:
+            try:
+                paths.append(folder.confine(ref))
+            except DropPathError as err:
+                report.input_errors.append(input_error(source.name, ref, err))
+    else:
+        paths = [f.path for f in folder.scan(hash_new=False).ready]
+    for path in dict.fromkeys(paths):
+        try:
+            claim = folder.claim(path)
+        except DropPathError as err:
+            report.input_errors.append(input_error(source.name, str(path), err))
+            continue
+        if claim is None:
             continue  # another run claimed it first, or it was already processed
-        read_obj = describe_file(str(claimed))
-        # The manifest names the file where it will stay (its archive path), not the claim folder.
-        dest = folder.archive_destination(claimed, sha256=read_obj.sha256)
-        obj = replace(read_obj, uri=dest.resolve().as_uri())
-        spooled = SpooledSource(source, lambda n, o=read_obj: source.read(o, batch_rows=n))
-        result = ingest_one(spooled, obj, contract, lake, report)
-        if result is not None and result.status in ("committed", "already_committed"):
-            folder.archive_file(
-                claimed,
-                dest=dest,
-                sha256=obj.sha256,
-                record={
-                    "manifest": result.manifest.to_dict(),
-                    **result.summary(),
-                    "original_name": path.name,
-                },
-            )
+        try:
+            _ingest_claimed(source, claim, contract, lake, report)
+        finally:
+            folder.forget(claim)
+            claim.close()
+
+
+def _ingest_claimed(
+    source: FileDropSource, claim: Claim, contract: Contract, lake: Lake, report: DatasetReport
+) -> None:
+    folder = source.folder
+    olds = [str(claim.path)]
+    obj: SourceObject | None = None
+    try:
+        try:
+            opened = folder.open_claimed(claim)
+        except UnsafeEntryError as err:
+            _quarantine(source, claim, contract, report, None, err.code, err.reason, olds)
+            return
+        faults.point("drop.after_open")
+        olds.append(opened.read_path)
+        mtime = datetime.fromtimestamp(opened.stat.st_mtime, tz=UTC)
+        read_obj = SourceObject(uri=claim.path.as_uri(), sha256=opened.sha256, size=opened.size, mtime=mtime)
+        dest = _destination(folder, lake, contract, source, read_obj, claim.name)
+        obj = replace(read_obj, uri=dest.as_uri())
+        olds += [str(dest), obj.uri]
+
+        def read(batch_rows: int) -> Iterator[pa.RecordBatch]:
+            yield from source.read(read_obj, batch_rows=batch_rows)
+            # Before the stream ends: a file that changed while it was read is never committed.
+            opened.verify_unchanged(str(claim.path))
+            faults.point("drop.after_read")
+
+        result = ingest_one(SpooledSource(source, read), obj, contract, lake, report)
+        if result is None:  # a connector error: retryable ones put the file back, others quarantine
+            entry = report.input_errors[-1]
+            if entry.get("retryable"):
+                _put_back(folder, claim, report, entry, olds)
+            else:
+                report.input_errors.pop()
+                _quarantine(source, claim, contract, report, obj, "unreadable", entry["error"], olds)
+        elif result.status in ("committed", "already_committed"):
+            faults.point("drop.after_commit")
+            _archive(folder, claim, opened, dest, result, report, olds)
         else:
-            error = result.error if result is not None else report.input_errors[-1]["error"]
-            # The error names the file where it really ends up: the drop folder's quarantine.
-            qpath = folder.quarantine_destination(claimed, sha256=obj.sha256)
-            error = (error or "unknown error").replace(obj.uri, str(qpath)).replace(str(dest), str(qpath))
-            for entry in report.input_errors:
-                if entry["input"] == obj.uri:
-                    entry["input"], entry["error"] = str(qpath), error
-            if result is not None:
-                result.error = error
-            folder.quarantine_file(
-                claimed,
-                dest=qpath,
-                sha256=obj.sha256,
-                error=error,
-                detail={
-                    "dataset": contract.name,
-                    "source": source.name,
-                    "contract_version": contract.version,
-                    "original_name": path.name,
-                },
-            )
+            _quarantine(source, claim, contract, report, obj, "rejected", result.error or "rejected", olds,
+                        result=result)
+    except BaseException as err:
+        if not claim.holds_file():
+            raise
+        if not isinstance(err, ConnectorError):
+            log.exception("%s: unexpected error; the file goes back into the drop folder", claim.path)
+        entry = {"source": source.name, "input": str(claim.path), "error": f"{type(err).__name__}: {err}",
+                 "retryable": True}
+        _put_back(folder, claim, report, entry, olds, append=True)
+        if not isinstance(err, Exception):
+            raise  # the run is being stopped: the file is back, let it stop
+
+
+def _put_back(folder: Any, claim: Any, report: DatasetReport, entry: dict[str, Any], olds: list[str],
+              *, append: bool = False) -> None:
+    back = folder.release(claim)
+    entry["input"] = str(back)
+    renamed = _renamed(entry["error"], olds, str(back))
+    entry["error"] = f"{renamed} (put back into the drop folder: retried later)"
+    if append:
+        report.input_errors.append(entry)
+
+
+def _archive(folder: Any, claim: Any, opened: Any, dest: Path, result: Any, report: DatasetReport,
+             olds: list[str]) -> None:
+    record = {"manifest": result.manifest.to_dict(), **result.summary(), "original_name": claim.name}
+    changed = opened.changes()
+    if not changed:
+        folder.archive_file(claim, dest=dest, record=record)
+        return
+    # Written to after its read was verified (a writer ignoring the settle time): keep the bytes
+    # that were committed where the manifest says, and put the new content back to be read whole.
+    kept = _copy_committed_bytes(opened, dest)
+    note = "the file changed after its commit (" + ", ".join(changed) + "): "
+    note += ("the committed bytes are kept here; the changed file went back into the drop folder" if kept
+             else "the committed bytes could not be kept (rewritten in place); the changed file went back")
+    folder.write_record(dest, ".manifest.json", {**record, "note": note, "archived": kept})
+    back = folder.release(claim)
+    report.input_errors.append({"source": result.source, "input": str(back), "retryable": True,
+                                "error": f"{back}: {note}"})
+
+
+def _copy_committed_bytes(opened: VerifiedFile, dest: Path) -> bool:
+    """Copy the first ``opened.size`` bytes (what was committed, if only appended to since) to
+    ``dest``; True if they hash to the committed sha256, else the partial copy is removed."""
+    make_dirs(dest.parent)
+    h, offset, ok = hashlib.sha256(), 0, False
+    try:
+        out = open(dest, "xb")  # noqa: SIM115 (closed below; never replaces a file)
+    except FileExistsError:
+        return False
+    try:
+        with out:
+            while offset < opened.size:
+                block = os.pread(opened.fd, min(4 << 20, opened.size - offset), offset)
+                if not block:
+                    break
+                h.update(block)
+                out.write(block)
+                offset += len(block)
+        ok = offset == opened.size and h.hexdigest() == opened.sha256
+    finally:
+        if not ok:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)  # our own partial copy, never the input
+    return ok
+
+
+def _quarantine(source: Any, claim: Any, contract: Contract, report: DatasetReport, obj: SourceObject | None,
+                code: str, error: str, olds: list[str], *, result: Any = None) -> None:
+    """Quarantine the claimed entry; the report, the run's errors and the result's manifest all
+    name the path where it lands."""
+    folder = source.folder
+    prefix = obj.sha256[:16] if obj is not None else code
+    final: dict[str, str] = {}
+
+    def report_for(dest: Path) -> dict[str, Any]:
+        final["error"] = _renamed(error, olds, str(dest))
+        if not final["error"].startswith(str(dest)):
+            final["error"] = f"{dest}: {final['error']}"
+        return {"sha256": obj.sha256 if obj else None, "error": final["error"], "reason": code,
+                "dataset": contract.name, "source": source.name, "contract_version": contract.version,
+                "original_name": claim.name}
+
+    qpath = folder.quarantine_file(claim, prefix=prefix, report=report_for)
+    uris = {o for o in (obj.uri if obj else None, str(claim.path)) if o}
+    for entry in report.input_errors:
+        if entry["input"] in uris:
+            entry["input"], entry["error"] = str(qpath), final["error"]
+    if not any(e["input"] == str(qpath) for e in report.input_errors):
+        report.input_errors.append({"source": source.name, "input": str(qpath), "error": final["error"],
+                                    "retryable": False})
+    if result is not None:
+        result.error = final["error"]
+        moved = tuple(replace(o, uri=qpath.as_uri()) for o in result.manifest.objects)
+        result.manifest = replace(result.manifest, objects=moved)
+
+
+def _renamed(text: str, olds: list[str], new: str) -> str:
+    """``text`` with every name the input had on its way (claim, descriptor, archive) replaced by
+    where it really is now."""
+    for old in sorted(set(olds), key=len, reverse=True):
+        text = text.replace(old, new)
+    return text
+
+
+def _destination(folder: Any, lake: Lake, contract: Contract, source: Source, obj: SourceObject,
+                 name: str) -> Path:
+    """Where the file is archived after its commit: where an earlier attempt's commit says (rows
+    already point there), else a new free archive path."""
+    committed = _committed_path(lake, contract, source, obj)
+    if committed is not None and _is_ours(committed, folder.archive, obj.sha256, name) \
+            and not os.path.lexists(committed):
+        return committed
+    return folder.archive_destination(name, sha256=obj.sha256)
+
+
+def _committed_path(lake: Lake, contract: Contract, source: Source, obj: SourceObject) -> Path | None:
+    from pipeline.ingest import app_id_for
+
+    manifest = Manifest(source=source.name, kind=source.kind, dataset=contract.name, objects=(obj,))
+    app_id = app_id_for(contract.name, manifest)
+    for layer in ("bronze", "quarantine"):
+        dt = open_table(lake.table_uri(layer, contract.name), storage_options=lake.options())
+        info = find_commit(dt, app_id) if dt is not None else None
+        raw = (info or {}).get("maestro.manifest")
+        if raw:
+            recorded = json.loads(raw) if isinstance(raw, str) else raw
+            uri = (recorded.get("objects") or [{}])[0].get("uri", "")
+            if uri.startswith("file://"):
+                return Path(os.fsdecode(unquote_to_bytes(urlparse(uri).path)))
+    return None
+
+
+def _is_ours(path: Path, archive: Path, sha256: str, name: str) -> bool:
+    """Whether ``path`` is in this folder's archive and named for this content and file name."""
+    inside = os.path.realpath(path.parent).startswith(os.path.realpath(archive) + os.sep)
+    stem, ext = split_ext(name)
+    prefix = f"{sha256[:16]}__"
+    return inside and path.name.startswith(prefix + stem[:32]) and path.name.endswith(ext)

@@ -7,8 +7,10 @@ input, so a sensor that ticks many times, restarts or loses its cursor requests 
 downstream (dbt models, catalog, metrics, ledger checkpoint).
 
 - file drop: run key ``<source>:<sha256>:<mtime_ns>`` — the same file seen on many ticks is one
-  run (the cursor also remembers requested keys while the file is in the folder); the same bytes
-  dropped again later are a new run, which finds them committed, commits nothing and archives them;
+  run; the same bytes dropped again later are a new run, which finds them committed, commits
+  nothing and archives them. A file still in the folder after its run failed, died or never
+  started is requested again (``...:r<n>``, with backoff), never while a run for it is in flight
+  (:mod:`connectors.file_drop.pending`); entries it will not ingest are reported once;
 - push: ``<source>:<batch id>:<sha256>`` per landed batch; ``...:r<n>`` when it is still pending
   after its run ended, up to a few attempts (:mod:`connectors.http_push.pending`);
 - S3: ``<source>:<hash of bucket, key, ETag, version>``; what counts as ingested is read from the
@@ -17,16 +19,20 @@ downstream (dbt models, catalog, metrics, ledger checkpoint).
 """
 
 import contextlib
-import json
+import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
+import faults
 from config.settings import Settings
 from config.sources import SourceSpec, resolve_path
 from connectors.file_drop import DropFolder, FileDropConfig
+from connectors.file_drop.pending import DropCursor, PastRun, decide
 from orchestration.defs.ingest.assets import bronze_key, ingest_op_name, quarantine_key
 
 
@@ -52,24 +58,87 @@ def _sensor(spec: SourceSpec, what: str, *, interval_s: int, downstream: bool) -
 
 
 def build_drop_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDefinition:
-    """The sensor watching ``spec``'s drop folder."""
+    """The sensor watching ``spec``'s drop folder (the decisions: :mod:`connectors.file_drop.pending`).
+
+    Each tick lists the folder (hashing only files it has not seen), requests a run per complete
+    file that needs one — new, or still in the folder after its run failed, died or never started —
+    and reports every entry it will not ingest (wrong name, a zip, a folder ...) once, in the tick's
+    log and, on a tick without runs, its skip reason: both visible in the UI.
+    """
 
     @_sensor(spec, f"files dropped into the {spec.dataset} drop folder", interval_s=5, downstream=downstream)
     def drop_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         settings = Settings.from_env()
-        folder = DropFolder(FileDropConfig.from_dict(spec.as_config()), base_dir=settings.repo_root)
-        requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        present: dict[str, str] = {}
+        config = FileDropConfig.from_dict(spec.as_config())
+        folder = DropFolder(config, base_dir=settings.repo_root)
+        cursor = DropCursor.load(context.cursor)
+        scan = folder.scan(known=cursor.known_hashes(), hash_new=False)
+        faults.point("drop.sensor.after_list")
+        now = time.time()
         run_requests = []
-        for f in folder.complete_files():
-            present[f"{spec.name}:{f.run_key}"] = f.path.name
-            if f"{spec.name}:{f.run_key}" not in requested:
-                tags = {"maestro/file": f.path.name, "maestro/sha256": f.sha256}
-                run_requests.append(_request(spec, f.run_key, str(f.path), tags))
-        # Forget keys of files that have left the folder (claimed, archived or quarantined).
-        return dg.SensorResult(run_requests=run_requests, cursor=json.dumps(present, sort_keys=True))
+        for f in scan.ready:
+            if not cursor.due(f, now) or len(run_requests) >= MAX_DROP_REQUESTS_PER_TICK:
+                continue
+            hashed = folder.hashed(f)
+            if hashed is None:
+                continue  # changed or gone since listed: next tick
+            drop_key = f"{spec.name}:{hashed.run_key}"
+            decision = decide(
+                drop_key=drop_key, requested_at=cursor.requested_at(hashed), now=now,
+                runs=_past_runs(context.instance, drop_key), retry_after=config.rerequest_after_seconds,
+                stranded=hashed.stranded is not None,
+            )
+            cursor.record(hashed, decision, now)
+            if decision.run_key is None:
+                continue
+            name = _shown(hashed.path.name)
+            context.log.info(f"{spec.name}: requesting a run for {name} ({decision.why})")
+            tags = {"maestro/file": name, "maestro/sha256": hashed.sha256 or "", DROP_KEY_TAG: drop_key}
+            run_requests.append(_request(spec, decision.run_key.removeprefix(f"{spec.name}:"),
+                                         _input_ref(hashed.path), tags))
+        reported = cursor.to_report(scan.ignored)
+        for e in reported:
+            context.log.warning(f"{spec.name}: not ingested: {_shown(str(e.path))}: {e.reason}")
+        skip = None
+        if not run_requests:
+            skip = "; ".join(f"not ingested: {_shown(e.path.name)}: {e.reason}" for e in reported[:10])
+        return dg.SensorResult(run_requests=run_requests, cursor=cursor.dump(), skip_reason=skip or None)
 
     return drop_sensor
+
+
+DROP_KEY_TAG = "maestro/drop_key"
+# A first tick over a large backlog hashes and requests this many files; the next ticks the rest.
+MAX_DROP_REQUESTS_PER_TICK = 200
+
+
+def _past_runs(instance: dg.DagsterInstance, drop_key: str) -> list[PastRun]:
+    """The runs Dagster holds for a file (requests carry its drop key; the very first request of
+    an older version had it only as its run key)."""
+    records = instance.get_run_records(dg.RunsFilter(tags={DROP_KEY_TAG: drop_key})) or \
+        instance.get_run_records(dg.RunsFilter(tags={"dagster/run_key": drop_key}))
+    out = []
+    for r in records:
+        status = r.dagster_run.status
+        state = ("not_started" if status == dg.DagsterRunStatus.NOT_STARTED
+                 else "in_flight" if status in NOT_FINISHED_STATUSES else "finished")
+        out.append(PastRun(r.dagster_run.tags.get("dagster/run_key"), state, r.create_timestamp.timestamp(),
+                           r.end_time))
+    return out
+
+
+def _shown(name: str) -> str:
+    """A file name as text (bytes that are not UTF-8 shown as escapes)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _input_ref(path: Path) -> str:
+    """How a run config names a file: its path, or its file URI when the name is not UTF-8."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return path.as_uri()
+    return str(path)
 
 
 def build_push_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.SensorDefinition:
