@@ -17,6 +17,7 @@ import csv
 import glob
 import io
 import os
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,7 +136,8 @@ class CsvSource(Source):
         found: set[str] = set()
         for pattern in self.config.paths:
             full = pattern if os.path.isabs(pattern) else str(self.base_dir / pattern)
-            found.update(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+            # Plain files only: a link matching the pattern is not followed (it could point anywhere).
+            found.update(p for p in glob.glob(full, recursive=True) if _is_plain_file(p))
         return sorted(found, key=lambda p: (os.stat(p).st_mtime, p))
 
     def discover(self) -> list[SourceObject]:
@@ -143,6 +145,13 @@ class CsvSource(Source):
 
     def read(self, obj: SourceObject, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         return read_csv_batches(_path_of(obj.uri), self.config.options, batch_rows=batch_rows)
+
+
+def _is_plain_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _path_of(uri: str) -> str:

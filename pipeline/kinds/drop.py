@@ -55,7 +55,7 @@ def ingest_drop_folder(
     assert isinstance(source, FileDropSource)
     folder = source.folder
     folder.ensure()
-    folder.recover_stale()
+    recovered = folder.recover_stale()
     paths: list[Path] = []
     if files:
         for ref in files:
@@ -63,6 +63,9 @@ def ingest_drop_folder(
                 paths.append(folder.confine(ref))
             except DropPathError as err:
                 report.input_errors.append(input_error(source.name, ref, err))
+        # A stranded file requested by its name but put back beside a newer one of that name
+        # (as x~2.csv) is still what was asked for: this run ingests both.
+        paths += [p for p in recovered if p.parent / _original(p.name) in paths]
     else:
         paths = [f.path for f in folder.scan(hash_new=False).ready]
     for path in dict.fromkeys(paths):
@@ -78,6 +81,13 @@ def ingest_drop_folder(
         finally:
             folder.forget(claim)
             claim.close()
+
+
+def _original(name: str) -> str:
+    """``x.csv`` for a put-back variant ``x~2.csv``."""
+    stem, ext = split_ext(name)
+    base, sep, n = stem.rpartition("~")
+    return f"{base}{ext}" if sep and n.isdigit() else name
 
 
 def _ingest_claimed(
@@ -136,7 +146,7 @@ def _put_back(folder: Any, claim: Any, report: DatasetReport, entry: dict[str, A
               *, append: bool = False) -> None:
     back = folder.release(claim)
     entry["input"] = str(back)
-    renamed = _renamed(entry["error"], olds, str(back))
+    renamed = _named(_renamed(entry["error"], olds, str(back)), back)
     entry["error"] = f"{renamed} (put back into the drop folder: retried later)"
     if append:
         report.input_errors.append(entry)
@@ -196,9 +206,7 @@ def _quarantine(source: Any, claim: Any, contract: Contract, report: DatasetRepo
     final: dict[str, str] = {}
 
     def report_for(dest: Path) -> dict[str, Any]:
-        final["error"] = _renamed(error, olds, str(dest))
-        if not final["error"].startswith(str(dest)):
-            final["error"] = f"{dest}: {final['error']}"
+        final["error"] = _named(_renamed(error, olds, str(dest)), dest)
         return {"sha256": obj.sha256 if obj else None, "error": final["error"], "reason": code,
                 "dataset": contract.name, "source": source.name, "contract_version": contract.version,
                 "original_name": claim.name}
@@ -223,6 +231,11 @@ def _renamed(text: str, olds: list[str], new: str) -> str:
     for old in sorted(set(olds), key=len, reverse=True):
         text = text.replace(old, new)
     return text
+
+
+def _named(text: str, path: Path) -> str:
+    """``text`` starting with the path it is about (every error names its input)."""
+    return text if text.startswith(str(path)) else f"{path}: {text}"
 
 
 def _destination(folder: Any, lake: Lake, contract: Contract, source: Source, obj: SourceObject,
