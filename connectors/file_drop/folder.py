@@ -43,6 +43,7 @@ from connectors.file_drop.fsops import (
     make_dirs,
     move_noclobber,
     open_verified,
+    shown,
     write_private_json,
 )
 from connectors.file_drop.scan import (
@@ -117,7 +118,7 @@ class DropFolder:
         p = Path(raw)
         if not p.is_absolute():
             p = self.root / p if len(p.parts) == 1 else self.base_dir / p
-        where = f"the drop folder {self.root} of source {self.config.name!r}"
+        where = f"the drop folder {shown(self.root)} of source {self.config.name!r}"
         if os.path.realpath(p.parent) != os.path.realpath(self.root) or p.name in ("", ".", "..", *RESERVED):
             raise DropPathError(f"{ref}: not a file of {where}; refused (nothing was read or moved)")
         if not self.matches(p.name):
@@ -134,11 +135,8 @@ class DropFolder:
         gone (another run claimed it first, or it was already processed)."""
         self.ensure()
         src = Path(path)
-        try:
-            if os.path.isdir(src) and not os.path.islink(src):
-                raise DropPathError(f"{src}: a folder, not a file; only files are ingested (not moved)")
-        except FileNotFoundError:
-            return None
+        if os.path.isdir(src) and not os.path.islink(src):
+            raise DropPathError(f"{shown(src)}: a folder, not a file; only files are ingested (not moved)")
         claim = new_claim(self.processing)
         claim.name = src.name
         try:

@@ -115,6 +115,12 @@ def free_path(path: Path, *, reserve: int = 0) -> Path:
         n += 1
 
 
+def shown(path: str | os.PathLike[str]) -> str:
+    """A path as text for messages and records: bytes that are not UTF-8 shown as ``\\xff``
+    (a raw name would break every UTF-8 encoder it meets: logs, JSON, the ledger)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def make_dirs(path: Path, *, mode: int = 0o750) -> None:
     """Create ``path`` and any missing parents with ``mode`` (``Path.mkdir`` gives parents 0777)."""
     missing = []
@@ -230,26 +236,26 @@ def open_verified(path: str | os.PathLike[str], *, expect: tuple[int, int] | Non
     Raises :class:`UnsafeEntryError` for anything but a regular file with one link, and
     :class:`FileChangedError` when the opened file is not ``expect`` (device, inode) as listed.
     """
-    shown = os.fsdecode(path)
+    name = shown(path)
     before = os.lstat(path)
     problem = problem_of(before)
     if problem is not None:  # never open a FIFO or device: opening one may block or act
-        raise UnsafeEntryError(shown, problem[1], code=problem[0])
+        raise UnsafeEntryError(name, problem[1], code=problem[0])
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as err:
         if err.errno == errno.ELOOP:  # swapped for a link since the lstat above
-            raise UnsafeEntryError(shown, KINDS[stat.S_IFLNK][1], code="symlink") from err
+            raise UnsafeEntryError(name, KINDS[stat.S_IFLNK][1], code="symlink") from err
         raise
     try:
         st = os.fstat(fd)
         problem = problem_of(st)
         if problem is not None:
-            raise UnsafeEntryError(shown, problem[1], code=problem[0])
+            raise UnsafeEntryError(name, problem[1], code=problem[0])
         wanted = expect or (before.st_dev, before.st_ino)
         if (st.st_dev, st.st_ino) != wanted:
-            raise FileChangedError(f"{shown}: replaced by another file between listing and opening")
-        return VerifiedFile(fd, shown, st)
+            raise FileChangedError(f"{name}: replaced by another file between listing and opening")
+        return VerifiedFile(fd, name, st)
     except BaseException:
         os.close(fd)
         raise

@@ -40,7 +40,7 @@ from connectors.exceptions import ConnectorError
 from connectors.file_drop import FileDropSource
 from connectors.file_drop.claims import Claim
 from connectors.file_drop.exceptions import DropPathError, UnsafeEntryError
-from connectors.file_drop.fsops import VerifiedFile, make_dirs, split_ext
+from connectors.file_drop.fsops import VerifiedFile, make_dirs, move_noclobber, shown, split_ext
 from contracts.model import Contract
 from lake.delta import Lake, find_commit, open_table
 from pipeline.inputs import SpooledSource, ingest_one
@@ -72,7 +72,7 @@ def ingest_drop_folder(
         try:
             claim = folder.claim(path)
         except DropPathError as err:
-            report.input_errors.append(input_error(source.name, str(path), err))
+            report.input_errors.append(input_error(source.name, shown(path), err))
             continue
         if claim is None:
             continue  # another run claimed it first, or it was already processed
@@ -94,7 +94,7 @@ def _ingest_claimed(
     source: FileDropSource, claim: Claim, contract: Contract, lake: Lake, report: DatasetReport
 ) -> None:
     folder = source.folder
-    olds = [str(claim.path)]
+    olds = [str(claim.path), shown(claim.path)]
     obj: SourceObject | None = None
     try:
         try:
@@ -108,12 +108,12 @@ def _ingest_claimed(
         read_obj = SourceObject(uri=claim.path.as_uri(), sha256=opened.sha256, size=opened.size, mtime=mtime)
         dest = _destination(folder, lake, contract, source, read_obj, claim.name)
         obj = replace(read_obj, uri=dest.as_uri())
-        olds += [str(dest), obj.uri]
+        olds += [str(dest), shown(dest), obj.uri]
 
         def read(batch_rows: int) -> Iterator[pa.RecordBatch]:
             yield from source.read(read_obj, batch_rows=batch_rows)
             # Before the stream ends: a file that changed while it was read is never committed.
-            opened.verify_unchanged(str(claim.path))
+            opened.verify_unchanged(shown(claim.path))
             faults.point("drop.after_read")
 
         result = ingest_one(SpooledSource(source, read), obj, contract, lake, report)
@@ -135,7 +135,7 @@ def _ingest_claimed(
             raise
         if not isinstance(err, ConnectorError):
             log.exception("%s: unexpected error; the file goes back into the drop folder", claim.path)
-        entry = {"source": source.name, "input": str(claim.path), "error": f"{type(err).__name__}: {err}",
+        entry = {"source": source.name, "input": shown(claim.path), "error": f"{type(err).__name__}: {err}",
                  "retryable": True}
         _put_back(folder, claim, report, entry, olds, append=True)
         if not isinstance(err, Exception):
@@ -145,8 +145,8 @@ def _ingest_claimed(
 def _put_back(folder: Any, claim: Any, report: DatasetReport, entry: dict[str, Any], olds: list[str],
               *, append: bool = False) -> None:
     back = folder.release(claim)
-    entry["input"] = str(back)
-    renamed = _named(_renamed(entry["error"], olds, str(back)), back)
+    entry["input"] = shown(back)
+    renamed = _named(_renamed(entry["error"], olds, shown(back)), back)
     entry["error"] = f"{renamed} (put back into the drop folder: retried later)"
     if append:
         report.input_errors.append(entry)
@@ -161,27 +161,23 @@ def _archive(folder: Any, claim: Any, opened: Any, dest: Path, result: Any, repo
         return
     # Written to after its read was verified (a writer ignoring the settle time): keep the bytes
     # that were committed where the manifest says, and put the new content back to be read whole.
-    kept = _copy_committed_bytes(opened, dest)
+    kept = _copy_committed_bytes(opened, claim, dest)
     note = "the file changed after its commit (" + ", ".join(changed) + "): "
     note += ("the committed bytes are kept here; the changed file went back into the drop folder" if kept
              else "the committed bytes could not be kept (rewritten in place); the changed file went back")
     folder.write_record(dest, ".manifest.json", {**record, "note": note, "archived": kept})
     back = folder.release(claim)
-    report.input_errors.append({"source": result.source, "input": str(back), "retryable": True,
-                                "error": f"{back}: {note}"})
+    report.input_errors.append({"source": result.source, "input": shown(back), "retryable": True,
+                                "error": f"{shown(back)}: {note}"})
 
 
-def _copy_committed_bytes(opened: VerifiedFile, dest: Path) -> bool:
-    """Copy the first ``opened.size`` bytes (what was committed, if only appended to since) to
-    ``dest``; True if they hash to the committed sha256, else the partial copy is removed."""
-    make_dirs(dest.parent)
-    h, offset, ok = hashlib.sha256(), 0, False
+def _copy_committed_bytes(opened: VerifiedFile, claim: Claim, dest: Path) -> bool:
+    """Copy the first ``opened.size`` bytes (what was committed, if the file was only appended to
+    since) to ``dest`` (never replacing anything there); True if they hash to the committed sha256."""
+    tmp = claim.tmp_dir() / f".tmp-{os.getpid()}-copy"  # removed with the claim if we die here
+    h, offset = hashlib.sha256(), 0
     try:
-        out = open(dest, "xb")  # noqa: SIM115 (closed below; never replaces a file)
-    except FileExistsError:
-        return False
-    try:
-        with out:
+        with open(tmp, "xb") as out:
             while offset < opened.size:
                 block = os.pread(opened.fd, min(4 << 20, opened.size - offset), offset)
                 if not block:
@@ -189,12 +185,16 @@ def _copy_committed_bytes(opened: VerifiedFile, dest: Path) -> bool:
                 h.update(block)
                 out.write(block)
                 offset += len(block)
-        ok = offset == opened.size and h.hexdigest() == opened.sha256
+        if offset != opened.size or h.hexdigest() != opened.sha256:
+            return False
+        make_dirs(dest.parent)
+        move_noclobber(tmp, dest)
+        return True
+    except FileExistsError:
+        return False
     finally:
-        if not ok:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(dest)  # our own partial copy, never the input
-    return ok
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # our own copy when it was not moved into place
 
 
 def _quarantine(source: Any, claim: Any, contract: Contract, report: DatasetReport, obj: SourceObject | None,
@@ -206,18 +206,18 @@ def _quarantine(source: Any, claim: Any, contract: Contract, report: DatasetRepo
     final: dict[str, str] = {}
 
     def report_for(dest: Path) -> dict[str, Any]:
-        final["error"] = _named(_renamed(error, olds, str(dest)), dest)
+        final["error"] = _named(_renamed(error, olds, shown(dest)), dest)
         return {"sha256": obj.sha256 if obj else None, "error": final["error"], "reason": code,
                 "dataset": contract.name, "source": source.name, "contract_version": contract.version,
                 "original_name": claim.name}
 
     qpath = folder.quarantine_file(claim, prefix=prefix, report=report_for)
-    uris = {o for o in (obj.uri if obj else None, str(claim.path)) if o}
+    uris = {o for o in (obj.uri if obj else None, str(claim.path), shown(claim.path)) if o}
     for entry in report.input_errors:
         if entry["input"] in uris:
-            entry["input"], entry["error"] = str(qpath), final["error"]
-    if not any(e["input"] == str(qpath) for e in report.input_errors):
-        report.input_errors.append({"source": source.name, "input": str(qpath), "error": final["error"],
+            entry["input"], entry["error"] = shown(qpath), final["error"]
+    if not any(e["input"] == shown(qpath) for e in report.input_errors):
+        report.input_errors.append({"source": source.name, "input": shown(qpath), "error": final["error"],
                                     "retryable": False})
     if result is not None:
         result.error = final["error"]
@@ -235,7 +235,7 @@ def _renamed(text: str, olds: list[str], new: str) -> str:
 
 def _named(text: str, path: Path) -> str:
     """``text`` starting with the path it is about (every error names its input)."""
-    return text if text.startswith(str(path)) else f"{path}: {text}"
+    return text if text.startswith(shown(path)) else f"{shown(path)}: {text}"
 
 
 def _destination(folder: Any, lake: Lake, contract: Contract, source: Source, obj: SourceObject,

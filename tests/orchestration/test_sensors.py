@@ -244,3 +244,39 @@ def test_a_name_that_is_not_utf8_is_requested_by_uri_and_shown_readably(settings
     assert request.tags["maestro/file"] == "orders_\\xff.csv"
     [ref] = request.run_config["ops"]["ingest_orders"]["config"]["inputs"]
     assert ref == odd.as_uri() and ref.endswith("orders_%FF.csv")
+
+
+@pytest.mark.slow
+def test_runs_requested_for_files_with_odd_names_go_through_the_whole_asset_without_a_crash(
+    settings: Settings,
+) -> None:
+    from dagster import AssetKey
+
+    from lake.delta import table_facts
+    from pipeline.run import lake_for
+
+    defs = build_definitions(settings)
+    sensor = defs.resolve_sensor_def("shop_orders_drop_sensor")
+    folder = _drop_folder(settings)
+    junk = folder / os.fsdecode(b"export_\xff.csv")  # not UTF-8 in its name, nor in its content
+    junk.write_bytes(bytes(range(128, 256)) * 8)
+    good = folder / ("o" * 240 + ".CSV")
+    shutil.copy2(SAMPLES / "orders" / "orders_2026-11-01.csv", good)
+    for f in (junk, good):
+        _complete(f)
+    with DagsterInstance.ephemeral() as instance:
+        requests, cursor = _tick(defs, sensor, instance, None)
+        assert len(requests) == 2
+        job = defs.resolve_implicit_global_asset_job_def()
+        for request in requests:
+            run = job.execute_in_process(
+                instance=instance, run_config=request.run_config,
+                asset_selection=[AssetKey(["bronze", "orders"]), AssetKey(["quarantine", "orders"])],
+            )
+            assert run.success
+        assert _tick(defs, sensor, instance, cursor)[0] == []
+    assert table_facts(lake_for(settings).table_uri("bronze", "orders"))["rows"] == 292
+    [quarantined] = (folder / "_quarantine").glob("*__export_*.csv")
+    assert os.fsencode(quarantined.name).endswith(b"__export_\xff.csv")
+    assert len(list((folder / "_archive").rglob("*__ooo*.CSV"))) == 1
+    assert [p.name for p in folder.iterdir() if not p.name.startswith("_")] == []

@@ -282,3 +282,37 @@ def test_names_of_255_bytes_or_not_utf8_are_ingested_and_archived(tmp_path: Path
     assert len(_bronze_keys(settings)) == 10
     _assert_settled(folder)
     _assert_pointers_resolve(settings)
+
+
+def test_a_file_written_to_after_its_commit_keeps_the_committed_bytes_archived_and_goes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faults
+    from pipeline.kinds import drop
+
+    settings, folder, spec = _setup(tmp_path)
+    path = _orders(folder / "orders.csv", 1, 289)
+    committed = path.read_bytes()
+
+    def point(name: str) -> None:
+        if name == "drop.after_commit":  # a writer ignoring the settle time appends just now
+            [claimed] = list((folder / "_processing").glob("*/orders.csv"))
+            with open(claimed, "a") as f:
+                f.write("ORD-000999,1001,2026-11-01T10:00:00Z,1.00,EUR,paid,1\n")
+        faults.point(name)
+
+    monkeypatch.setattr(drop, "faults", type("F", (), {"point": staticmethod(point)}))
+    report = _ingest(settings, spec, [str(path)])
+
+    assert [r.status for r in report.results] == ["committed"]
+    [archived] = list((folder / "_archive").rglob("*__orders.csv"))
+    assert archived.read_bytes() == committed  # exactly what the rows were read from
+    assert path.read_bytes() == committed + b"ORD-000999,1001,2026-11-01T10:00:00Z,1.00,EUR,paid,1\n"
+    [err] = report.input_errors
+    assert err["input"] == str(path) and "changed after its commit" in err["error"]
+    _assert_pointers_resolve(settings)
+
+    monkeypatch.setattr(drop, "faults", faults)
+    assert [r.status for r in _ingest(settings, spec, [str(path)]).results] == ["committed"]
+    assert "ORD-000999" in _bronze_keys(settings)
+    _assert_settled(folder)

@@ -140,3 +140,80 @@ def test_an_unreadable_file_is_quarantined_and_the_daemon_keeps_ingesting(
     assert server.alive()
     health = server.daemons_healthy()
     assert health["SENSOR"] and health["QUEUED_RUN_COORDINATOR"], health
+
+
+def _orders(first: int, rows: int) -> bytes:
+    """An export of ``rows`` valid orders with keys from ``first`` (none of the samples' keys)."""
+    lines = ["order_id,customer_id,ordered_at,amount,currency,status,quantity"]
+    lines += [f"ORD-{first + i:06d},{1001 + i % 200},2026-11-04T10:{i % 60:02d}:00Z,{i % 97}.25,EUR,paid,1"
+              for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _tick_texts(server: Any, since: float) -> list[str]:
+    """What the sensor's ticks since ``since`` said: skip reasons and log lines (as the UI shows)."""
+    location, repo = server.location()
+    data = server.graphql(
+        "query S($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { __typename ... on Sensor { "
+        "sensorState { ticks(limit: 50) { timestamp skipReason logEvents { events { message } } } } } } }",
+        {"s": {"repositoryLocationName": location, "repositoryName": repo, "sensorName": SENSOR}},
+    )
+    out = []
+    for t in data["sensorOrError"]["sensorState"]["ticks"]:
+        if t["timestamp"] >= since:
+            out += [t["skipReason"] or ""] + [e["message"] for e in t["logEvents"]["events"]]
+    return out
+
+
+def test_a_stranded_file_is_ingested_a_link_quarantined_unread_and_ignored_files_reported(
+    dagster_dev: Any, lake_built: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    server = dagster_dev
+    started = time.time()
+    # A run claimed this export and was SIGKILLed right after: its claim is left in _processing/.
+    # (Its name in capitals: a *.csv file like any other.)
+    name = "ORDERS_2026-11-04.CSV"
+    data = _orders(900_001, 120)
+    staged = tmp_path / name
+    staged.write_bytes(data)
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
+            "from connectors.file_drop import DropFolder, FileDropConfig\n"
+            f"DropFolder(FileDropConfig(name='d', dataset='orders', folder={str(server.drop_folder)!r}))"
+            f".claim({str(staged)!r})")
+    env = {**os.environ, "MAESTRO_FAULTS": "drop.after_claim=kill"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == -9
+    assert list((server.drop_folder / "_processing").rglob(name))
+    # A link to a file outside the folder (valid rows: following it would commit them), and a file
+    # that matches no pattern.
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(_orders(920_001, 50))
+    os.symlink(secret, server.drop_folder / "orders_2026-11-05.csv")
+    _drop(server, "notes.txt", b"not an export\n")
+
+    # The stranded file is requested again and ingested once, archived whole.
+    runs = server.wait_for_runs(tags={"maestro/file": name})
+    assert [r["status"] for r in runs] == ["SUCCESS"], server.run_errors(runs[0]["runId"])
+    archived = _wait_for_path(f"*/*__{name}", server.drop_folder / "_archive")
+    assert len(archived) == 1 and archived[0].read_bytes() == data
+    assert not list((server.drop_folder / "_processing").rglob(name))
+    assert _rows_from(server, "bronze", name) == 120
+
+    # The link is quarantined unread (the link itself, with the reason); nothing of the secret is read.
+    report = _wait_for_path("symlink__orders_2026-11-05.csv.error.json", server.drop_folder / "_quarantine")
+    assert "symbolic link" in json.loads(report[0].read_text())["error"]
+    assert os.readlink(server.drop_folder / "_quarantine" / "symlink__orders_2026-11-05.csv") == str(secret)
+    assert _rows_from(server, "bronze", "orders_2026-11-05.csv") == 0
+    assert _rows_from(server, "bronze", "secret.csv") == 0
+
+    # The file it will never ingest is reported in a tick, visible in the UI, once.
+    deadline = time.monotonic() + 60
+    while not any("notes.txt" in t for t in _tick_texts(server, started)):
+        assert time.monotonic() < deadline, _tick_texts(server, started)
+        time.sleep(1.0)
+    _ticks_after(server, time.time(), 2)
+    mentions = [t for t in _tick_texts(server, started) if "notes.txt" in t and "matches none" in t]
+    assert 1 <= len(mentions) <= 2 and len(set(mentions)) == len(mentions)  # its log line (+ skip reason)
+    assert (server.drop_folder / "notes.txt").exists()  # reported, never moved
