@@ -147,7 +147,12 @@ class DropFolder:
         except BaseException:
             claim.close()
             raise
-        faults.point("drop.after_claim")
+        try:
+            faults.point("drop.after_claim")
+        except BaseException:  # a failure right after claiming: the file goes back at once
+            self.release(claim)
+            claim.close()
+            raise
         return claim
 
     def open_claimed(self, claim: Claim) -> VerifiedFile:

@@ -130,3 +130,28 @@ def test_a_no_clobber_move_never_replaces_a_file(tmp_path: Path) -> None:
     os.symlink("/etc/hostname", tmp_path / "link")
     move_noclobber(tmp_path / "link", tmp_path / "moved")  # the link itself moves, not its target
     assert os.readlink(tmp_path / "moved") == "/etc/hostname"
+
+
+def test_recovery_removes_the_temporary_files_a_killed_run_left_in_its_claim(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    (folder.root / "a.csv").write_text("x\n1\n")
+    _claim_and_die(tmp_path, folder, "a.csv")
+    [claim_dir] = list(folder.processing.iterdir())
+    (claim_dir / ".tmp-4242-0badf00d.json").write_text("{")  # a record it was writing when killed
+
+    assert [p.name for p in folder.recover_stale()] == ["a.csv"]
+    assert list(folder.processing.iterdir()) == [] and not list(folder.root.rglob(".tmp-*"))
+
+
+def test_a_failure_right_after_claiming_puts_the_file_back_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import faults
+
+    folder = _folder(tmp_path)
+    (folder.root / "a.csv").write_text("x\n1\n")
+    monkeypatch.setattr(faults, "_hits", {})  # count this test's hits only
+    monkeypatch.setenv("MAESTRO_FAULTS", "drop.after_claim=raise")
+    with pytest.raises(faults.FaultInjected):
+        folder.claim(folder.root / "a.csv")
+    assert (folder.root / "a.csv").read_text() == "x\n1\n" and list(folder.processing.iterdir()) == []
