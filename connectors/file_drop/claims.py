@@ -126,7 +126,11 @@ class DeadClaim:
     def files(self) -> list[Path]:
         """What the dead owner left to put back: every entry but ours and folders."""
         out = []
-        for e in sorted(os.listdir(self.dir)):
+        try:
+            entries = sorted(os.listdir(self.dir))
+        except FileNotFoundError:  # recovered by another run meanwhile
+            return out
+        for e in entries:
             p = self.dir / e
             if e == OWNER or e.startswith(".tmp-") or (p.is_dir() and not p.is_symlink()):
                 continue

@@ -75,10 +75,12 @@ def build_drop_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.Sensor
         scan = folder.scan(known=cursor.known_hashes(), hash_new=False)
         faults.point("drop.sensor.after_list")
         now = _now()
-        run_requests = []
+        run_requests, why = [], []
+        budget = MAX_DROP_FILES_PER_TICK
         for f in scan.ready:
-            if not cursor.due(f, now) or len(run_requests) >= MAX_DROP_REQUESTS_PER_TICK:
+            if not cursor.due(f, now) or budget <= 0:
                 continue
+            budget -= 1
             hashed = folder.hashed(f)
             if hashed is None:
                 continue  # changed or gone since listed: next tick
@@ -92,10 +94,13 @@ def build_drop_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.Sensor
             if decision.run_key is None:
                 continue
             name = _shown(hashed.path.name)
-            context.log.info(f"{spec.name}: requesting a run for {name} ({decision.why})")
+            why.append(f"{name} ({decision.why})")
             tags = {"maestro/file": name, "maestro/sha256": hashed.sha256 or "", DROP_KEY_TAG: drop_key}
             run_requests.append(_request(spec, decision.run_key.removeprefix(f"{spec.name}:"),
                                          _input_ref(hashed.path), tags))
+        if why:
+            more = f" and {len(why) - 10} more" if len(why) > 10 else ""
+            context.log.info(f"{spec.name}: requesting runs for {', '.join(why[:10])}{more}")
         reported = cursor.to_report(scan.ignored)
         for e in reported:
             context.log.warning(f"{spec.name}: not ingested: {_shown(str(e.path))}: {e.reason}")
@@ -109,8 +114,9 @@ def build_drop_sensor(spec: SourceSpec, *, downstream: bool = True) -> dg.Sensor
 
 DROP_KEY_TAG = "maestro/drop_key"
 _now = time.time  # the drop sensor's clock (tests move it)
-# A first tick over a large backlog hashes and requests this many files; the next ticks the rest.
-MAX_DROP_REQUESTS_PER_TICK = 200
+# Files a tick looks at closely (hashes if new, asks Dagster about its runs); the rest are due on the
+# next ticks, so a tick over a large backlog stays short.
+MAX_DROP_FILES_PER_TICK = 200
 
 
 def _past_runs(instance: dg.DagsterInstance, drop_key: str) -> list[PastRun]:
