@@ -169,7 +169,7 @@ def test_a_run_that_fails_puts_the_file_back_unchanged_for_the_next_run(
     before = os.stat(path)
     import faults
 
-    monkeypatch.setattr(faults, "_hits", {})  # count this test's hits only
+    faults.reset()  # count this test's hits only
     monkeypatch.setenv("MAESTRO_FAULTS", "drop.after_read=raise")  # the disk or the lake fails mid-ingest
 
     report = _ingest(settings, spec, [str(path)])

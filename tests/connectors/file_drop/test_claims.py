@@ -150,7 +150,7 @@ def test_a_failure_right_after_claiming_puts_the_file_back_at_once(
 
     folder = _folder(tmp_path)
     (folder.root / "a.csv").write_text("x\n1\n")
-    monkeypatch.setattr(faults, "_hits", {})  # count this test's hits only
+    faults.reset()  # count this test's hits only
     monkeypatch.setenv("MAESTRO_FAULTS", "drop.after_claim=raise")
     with pytest.raises(faults.FaultInjected):
         folder.claim(folder.root / "a.csv")
