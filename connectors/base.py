@@ -51,7 +51,13 @@ DEFAULT_BATCH_ROWS = 131_072
 
 @dataclass(frozen=True)
 class SourceObject:
-    """One input exactly as it was read: enough to find it again and prove it unchanged."""
+    """One input exactly as it was read: enough to find it again and prove it unchanged.
+
+    ``sha256`` and ``size`` are those of the bytes as stored (the provenance pointer: what the URI
+    names); ``content_sha256``, when set, is the hash of the decoded content those bytes hold (a
+    gzip file's inflated bytes, a zip member's), on which idempotency is keyed, so the same data
+    stored plain and compressed is one input. Unset, the content is the stored bytes.
+    """
 
     uri: str
     sha256: str
@@ -61,6 +67,12 @@ class SourceObject:
     mtime: datetime | None = None
     byte_range: tuple[int, int] | None = None
     cursor: str | None = None
+    content_sha256: str | None = None
+
+    @property
+    def content_key(self) -> str:
+        """The hash idempotency is keyed on: the decoded content's, else the stored bytes'."""
+        return self.content_sha256 or self.sha256
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -93,8 +105,10 @@ class Manifest:
 
     @property
     def content_id(self) -> str:
-        """Hash over the objects' content only (not their names): same bytes, same id."""
-        payload = json.dumps({"dataset": self.dataset, "sha256": sorted(o.sha256 for o in self.objects)})
+        """Hash over the objects' content only (not their names, nor how they are stored): same
+        data, same id. Objects without ``content_sha256`` (plain files, older manifests) hash as
+        before, by their stored bytes."""
+        payload = json.dumps({"dataset": self.dataset, "sha256": sorted(o.content_key for o in self.objects)})
         return hashlib.sha256(payload.encode()).hexdigest()
 
     @property

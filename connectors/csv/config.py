@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connectors.csv.parse import CsvDialect
+from connectors.decode import ReadLimits
 from connectors.exceptions import SourceConfigError
 
 
@@ -44,6 +46,25 @@ class CsvOptions(BaseModel):
             raise ValueError(f"unknown encoding {v!r}") from err
         return v
 
+    def dialect(self) -> CsvDialect:
+        """These options as the dialect the CSV parser takes."""
+        return CsvDialect(
+            delimiter=self.delimiter,
+            quote=self.quote_char,
+            escape=self.escape_char,
+            null_values=tuple(self.null_values),
+            header=self.header,
+            column_names=tuple(self.column_names) if self.column_names else None,
+            encoding=self.encoding,
+            newlines_in_values=self.newlines_in_values,
+            skip_rows=self.skip_rows,
+        )
+
+
+def limits_field(value: Any, info: Any) -> ReadLimits:
+    """Pydantic ``before`` validator of a ``limits:`` mapping (see :class:`ReadLimits`)."""
+    return ReadLimits.from_dict(value, source=str(info.data.get("name", "?")))
+
 
 class CsvSourceConfig(BaseModel):
     """A CSV source: files matching ``paths`` (globs allowed), relative to ``base_dir``."""
@@ -54,11 +75,17 @@ class CsvSourceConfig(BaseModel):
     dataset: str
     paths: list[str] = Field(min_length=1)
     options: CsvOptions = Field(default_factory=CsvOptions)
+    limits: ReadLimits = Field(default_factory=ReadLimits)
+    """Caps on decoding and row size (:class:`connectors.decode.ReadLimits`)."""
+
+    _limits = field_validator("limits", mode="before")(limits_field)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CsvSourceConfig:
         try:
             return cls.model_validate(raw)
+        except SourceConfigError:
+            raise
         except ValidationError as err:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()

@@ -1,54 +1,38 @@
-"""Streaming CSV reading with pyarrow: bounded batches, every column kept as original text.
+"""CSV source: local files (plain, gzip, or the members of a zip archive) as all-text record batches.
 
-Columns are read as strings so that contract enforcement sees exactly what the file holds and the
-quarantine can keep rejected values verbatim. Null tokens (``options.null_values``) become nulls.
-A file that cannot be decoded or parsed raises :class:`SourceUnreadableError` naming the file and
-the problem — possibly after earlier batches were yielded, which is why the lake commits an input
-only when its last batch has been read.
+Columns are read as text so that contract enforcement sees exactly what the file holds and the
+quarantine can keep rejected values verbatim. Rows that cannot be read as rows (ragged, invalid
+bytes, NULs, over-long) are yielded in place with a reason (:mod:`connectors.badrows`); only an
+input that cannot be read at all (no header, not text, undecodable or over-cap compression) raises
+:class:`SourceUnreadableError` naming the file and the problem — possibly after earlier batches
+were yielded, which is why the lake commits an input only when its last batch has been read.
 
-Memory: pyarrow's streaming reader reads up to 32 blocks ahead of its consumer, so the file is read
-in small blocks (1 MiB: at most ~32 MiB of text ahead) and the parsed blocks are joined into
-batches of exactly ``batch_rows`` rows (the last one smaller).
+Null tokens (``options.null_values``) are named in each batch's schema metadata
+(``maestro.null_values``).
+
+Memory: the file is decoded and parsed in chunks of 4 MiB of whole records (a record is capped at
+``limits.max_line_bytes``, 8 MiB), and the parsed chunks are joined into batches of exactly
+``batch_rows`` rows (the last one smaller). Nothing is inflated to disk.
 """
 
 from __future__ import annotations
 
-import csv
 import glob
-import io
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
+from connectors.archive import is_archive, list_members, member_uri, split_member
 from connectors.base import DEFAULT_BATCH_ROWS, Source, SourceObject, sha256_file
 from connectors.csv.config import CsvOptions, CsvSourceConfig
-from connectors.exceptions import SourceUnreadableError
-
-# pyarrow reads up to 32 blocks ahead (a fixed background queue), so the block size bounds memory.
-_BLOCK_BYTES = 1 << 20
-
-
-def _header(path: str, options: CsvOptions) -> list[str]:
-    try:
-        with open(path, encoding=options.encoding, newline="") as f:
-            for _ in range(options.skip_rows):
-                f.readline()
-            line = f.readline()
-    except UnicodeDecodeError as err:
-        raise SourceUnreadableError(f"{path}: header is not valid {options.encoding}: {err}") from err
-    if not line.strip():
-        raise SourceUnreadableError(f"{path}: file is empty or has no header row")
-    row = next(csv.reader(io.StringIO(line), delimiter=options.delimiter,
-                          quotechar=options.quote_char or '"',
-                          quoting=csv.QUOTE_MINIMAL if options.quote_char else csv.QUOTE_NONE))
-    names = [c.strip().lstrip("\ufeff") for c in row]
-    if len(set(names)) != len(names) or any(not n for n in names):
-        raise SourceUnreadableError(f"{path}: header has empty or repeated column names: {names}")
-    return names
+from connectors.csv.parse import read_csv_stream
+from connectors.decode import ReadLimits, content_digest, open_decoded
 
 
 def read_csv_batches(
@@ -57,73 +41,72 @@ def read_csv_batches(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     default_names: list[str] | None = None,
+    limits: ReadLimits | None = None,
+    member: str | None = None,
+    label: str | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Yield record batches of at most ``batch_rows`` rows with all-string columns."""
-    from pyarrow import csv as pacsv
+    """Yield record batches of at most ``batch_rows`` rows with all-text columns.
 
-    if options.header:
-        names = _header(path, options)
-    else:
-        names = options.column_names or default_names or []
-        if not names:
-            raise SourceUnreadableError(f"{path}: header: false needs column_names")
-    read = pacsv.ReadOptions(
-        column_names=names,
-        skip_rows=options.skip_rows + (1 if options.header else 0),
-        encoding=options.encoding,
-        block_size=_BLOCK_BYTES,
-    )
-    parse = pacsv.ParseOptions(
-        delimiter=options.delimiter,
-        quote_char=options.quote_char or False,
-        escape_char=options.escape_char or False,
-        newlines_in_values=options.newlines_in_values,
-    )
-    convert = pacsv.ConvertOptions(
-        column_types={n: pa.string() for n in names},
-        null_values=options.null_values,
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
-    try:
-        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-        yield from _rebatched(reader, batch_rows)
-    except (pa.ArrowInvalid, UnicodeDecodeError) as err:
-        raise SourceUnreadableError(f"{path}: not readable as CSV ({options.encoding}): {err}") from err
-    except OSError as err:
-        raise SourceUnreadableError(f"{path}: cannot be read: {err}") from err
-
-
-def _rebatched(blocks: Iterator[pa.RecordBatch], batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """Batches of exactly ``batch_rows`` rows (the last one smaller) from parsed blocks.
-
-    A batch within one block is a zero-copy slice; one spanning blocks is copied once, together.
+    Args:
+        path: the local file (plain or gzip; a zip archive with ``member``).
+        options: how to parse it.
+        batch_rows: rows per batch.
+        default_names: names of a header-less file's columns when ``options.column_names`` is unset.
+        limits: caps on decoding and row size (defaults: :class:`ReadLimits`).
+        member: the zip member to read, for an archive.
+        label: how errors name the input (default: the path, and member).
     """
-    pending: list[pa.RecordBatch] = []
-    rows = 0
-    for block in blocks:
-        offset = 0
-        while offset < block.num_rows:
-            take = min(batch_rows - rows, block.num_rows - offset)
-            pending.append(block.slice(offset, take))
-            rows += take
-            offset += take
-            if rows == batch_rows:
-                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
-                pending, rows = [], 0
-    if rows:
-        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+    label = label or (f"{path}#member={member}" if member else path)
+    with open_decoded(path, label=label, limits=limits or ReadLimits(), member=member) as stream:
+        yield from read_csv_stream(
+            stream, label=label, dialect=options.dialect(), limits=limits or ReadLimits(),
+            batch_rows=batch_rows, default_names=default_names,
+        )
 
 
-def describe_file(path: str) -> SourceObject:
-    """SourceObject of a local file: absolute file URI, sha256, size and mtime."""
+def describe_file(path: str, *, limits: ReadLimits | None = None, uri: str | None = None) -> SourceObject:
+    """SourceObject of a local file: absolute file URI (or ``uri``), sha256, size, mtime, and for a
+    compressed file the sha256 of its decoded content (so the same data plain and gzipped is one
+    input)."""
     digest, size = sha256_file(path)
     mtime = datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC)
-    return SourceObject(uri=Path(path).resolve().as_uri(), sha256=digest, size=size, mtime=mtime)
+    uri = uri or Path(path).resolve().as_uri()
+    content = content_digest(path, label=uri, limits=limits or ReadLimits())
+    return SourceObject(uri=uri, sha256=digest, size=size, mtime=mtime, content_sha256=content)
+
+
+def describe_inputs(
+    path: str, *, limits: ReadLimits | None = None, uri: str | None = None, name: str | None = None
+) -> list[SourceObject]:
+    """The inputs a local file holds: itself, or for a zip archive one per file member.
+
+    ``uri`` names the file (default: its absolute ``file://`` URI) and ``name`` tells an archive
+    (default: ``path``), for a file read through another path (a verified descriptor).
+
+    A member's ``uri`` is the archive's plus ``#member=<name>``; its ``sha256`` is the archive's
+    (the stored bytes the URI points to), ``size`` its stored size and ``content_sha256`` the hash
+    of its decoded bytes (for a member that cannot be decoded, a hash of the archive's hash and the
+    member name, so every member keeps its own identity). Raises ``SourceUnreadableError`` for an
+    archive that cannot be listed (see :func:`connectors.archive.list_members`).
+    """
+    if not is_archive(name or path):
+        return [describe_file(path, limits=limits, uri=uri)]
+    import hashlib
+
+    limits = limits or ReadLimits()
+    archive = describe_file(path, limits=limits, uri=uri)
+    out = []
+    for m in list_members(path, label=archive.uri, limits=limits):
+        uri = member_uri(archive.uri, m.name)
+        content = content_digest(path, label=uri, limits=limits, member=m.name)
+        if content is None:
+            content = hashlib.sha256(f"{archive.sha256}\0{m.name}".encode()).hexdigest()
+        out.append(replace(archive, uri=uri, size=m.compress_size, content_sha256=content))
+    return out
 
 
 class CsvSource(Source):
-    """Files matching the configured paths/globs; each file is one input."""
+    """Files matching the configured paths/globs; each file is one input (each zip member, one)."""
 
     kind = "csv"
 
@@ -141,10 +124,47 @@ class CsvSource(Source):
         return sorted(found, key=lambda p: (os.stat(p).st_mtime, p))
 
     def discover(self) -> list[SourceObject]:
-        return [describe_file(p) for p in self.paths()]
+        from connectors.exceptions import SourceUnreadableError
+
+        out: list[SourceObject] = []
+        for p in self.paths():
+            try:
+                out += describe_inputs(p, limits=self.config.limits)
+            except SourceUnreadableError:
+                out.append(describe_file(p, limits=self.config.limits))  # its read says why
+        return out
 
     def read(self, obj: SourceObject, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        return read_csv_batches(_path_of(obj.uri), self.config.options, batch_rows=batch_rows)
+        return read_uri(obj.uri, self.config.options, limits=self.config.limits, batch_rows=batch_rows)
+
+
+def read_uri(
+    uri: str, options: CsvOptions, *, limits: ReadLimits, batch_rows: int, label: str | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Read the input a ``file://`` URI names (``#member=`` for a member of a zip archive).
+
+    ``label`` names the input in errors (default: ``uri``).
+    """
+    base, member = split_member(uri)
+    return read_input(
+        _path_of(base), member, options, limits=limits, batch_rows=batch_rows, label=label or uri
+    )
+
+
+def read_input(
+    path: str, member: str | None, options: CsvOptions, *, limits: ReadLimits, batch_rows: int, label: str
+) -> Iterator[pa.RecordBatch]:
+    """Read the local file ``path`` (or its zip ``member``) as CSV; errors name it ``label``."""
+    if member is None and is_archive(path):
+        from connectors.exceptions import SourceUnreadableError
+
+        def refuse() -> Iterator[pa.RecordBatch]:
+            list_members(path, label=label, limits=limits)  # raises the archive's real problem, if any
+            raise SourceUnreadableError(f"{label}: is a zip archive: each member is read as its own input")
+            yield  # pragma: no cover - a generator, so the error comes at the first batch
+
+        return refuse()
+    return read_csv_batches(path, options, batch_rows=batch_rows, limits=limits, member=member, label=label)
 
 
 def _is_plain_file(path: str) -> bool:
@@ -155,7 +175,5 @@ def _is_plain_file(path: str) -> bool:
 
 
 def _path_of(uri: str) -> str:
-    from urllib.parse import unquote, urlparse
-
     parsed = urlparse(uri)
     return unquote(parsed.path) if parsed.scheme == "file" else uri
