@@ -22,9 +22,13 @@ import codecs
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from connectors.decode import ReadLimits
 from connectors.exceptions import SourceConfigError
+
+if TYPE_CHECKING:
+    from connectors.csv.parse import CsvDialect
 
 Format = Literal["auto", "csv", "ndjson", "parquet"]
 AddressingStyle = Literal["auto", "path", "virtual"]
@@ -59,8 +63,9 @@ class CsvOptions:
         delimiter: one character separating fields.
         quote: the quote character, or ``None`` when fields are never quoted.
         escape: an escape character inside quoted fields, or ``None`` (quotes are doubled).
-        null_values: exact cell texts read as null; ``[""]`` makes empty cells null, ``[]`` keeps
-            every cell as text.
+        null_values: exact cell texts that mean null (``[""]``: empty cells, quoted or not; ``[]``:
+            none). The reader keeps them as text and names them in the batch metadata; enforcement
+            stores them as null in bronze and as their text in quarantine.
         header: the first row holds column names. Without a header, ``column_names`` names the
             columns, else they are ``f0``, ``f1``, ...
         column_names: names for a header-less file.
@@ -76,6 +81,21 @@ class CsvOptions:
     column_names: tuple[str, ...] | None = None
     encoding: str = "utf-8"
     newlines_in_values: bool = True
+
+    def dialect(self) -> CsvDialect:
+        """These options as the dialect the CSV parser takes."""
+        from connectors.csv.parse import CsvDialect
+
+        return CsvDialect(
+            delimiter=self.delimiter,
+            quote=self.quote,
+            escape=self.escape,
+            null_values=tuple(self.null_values),
+            header=self.header,
+            column_names=self.column_names,
+            encoding=self.encoding,
+            newlines_in_values=self.newlines_in_values,
+        )
 
     def validate(self, source: str) -> None:
         for name in ("delimiter", "quote", "escape"):
@@ -126,6 +146,7 @@ class S3Config:
             (``None``).
         connect_timeout, read_timeout: seconds, per HTTP attempt.
         max_attempts: total attempts per request, first included (botocore ``standard`` retries).
+        limits: caps on decoding and row size (:class:`connectors.decode.ReadLimits`).
     """
 
     name: str
@@ -142,6 +163,7 @@ class S3Config:
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     max_attempts: int = 4
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
     def __post_init__(self) -> None:
         src = self.name if isinstance(self.name, str) and self.name else "<unnamed>"
@@ -184,6 +206,8 @@ class S3Config:
         if not isinstance(self.csv, CsvOptions):
             raise _fail(src, "csv", "must be a CsvOptions (use S3Config.from_dict for mappings)")
         self.csv.validate(src)
+        if not isinstance(self.limits, ReadLimits):
+            raise _fail(src, "limits", "must be a ReadLimits (use S3Config.from_dict for mappings)")
 
     @property
     def uri(self) -> str:
@@ -224,6 +248,7 @@ class S3Config:
                 raise _fail(src, f"csv.{key}", f"must be a list of strings, got {value!r}")
             if isinstance(value, list | tuple):
                 csv_kwargs[key] = tuple(value)
+        kwargs["limits"] = ReadLimits.from_dict(kwargs.get("limits"), source=src)
         try:
             return cls(**kwargs, csv=CsvOptions(**csv_kwargs))
         except TypeError as err:  # a wrong value type that dataclass construction itself rejects

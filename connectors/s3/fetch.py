@@ -23,7 +23,9 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import faults
 from connectors.base import SourceObject
+from connectors.decode import ReadLimits, content_digest
 from connectors.s3.exceptions import SourceUnavailableError, translate_error
 
 CHUNK_BYTES = 1 << 20
@@ -36,11 +38,14 @@ class Fetched(NamedTuple):
     sha256: str
     size: int
 
-    def manifest_object(self, obj: SourceObject) -> SourceObject:
-        """``obj`` completed with the sha256 and byte size measured while fetching."""
+    def manifest_object(self, obj: SourceObject, *, limits: ReadLimits | None = None) -> SourceObject:
+        """``obj`` completed with the sha256 and byte size measured while fetching, and for a
+        compressed object the sha256 of its decoded content (one bounded pass over the spool
+        file), so the same data stored plain and gzipped is one input."""
         from dataclasses import replace
 
-        return replace(obj, sha256=self.sha256, size=self.size)
+        content = content_digest(self.path, label=obj.uri, limits=limits or ReadLimits())
+        return replace(obj, sha256=self.sha256, size=self.size, content_sha256=content)
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -107,4 +112,5 @@ def fetch_object(
             f"after {size} of {expected} bytes; it is retried later."
         )
     os.replace(part, final)
+    faults.point("s3.fetch.after_spool")  # complete spool file, no manifest or commit yet
     return Fetched(final, digest.hexdigest(), size)

@@ -160,6 +160,7 @@ class S3Source(Source):
             format=self.config.format,
             csv=self.config.csv,
             batch_rows=batch_rows,
+            limits=self.config.limits,
         )
 
     def read(

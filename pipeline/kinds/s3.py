@@ -40,7 +40,8 @@ def ingest_s3(
             spooled = SpooledSource(
                 source, lambda n, o=obj, p=fetched.path: source.read_spool(o, p, batch_rows=n)
             )
-            result = ingest_one(spooled, fetched.manifest_object(obj), contract, lake, report)
+            entry = fetched.manifest_object(obj, limits=source.config.limits)  # + decoded content hash
+            result = ingest_one(spooled, entry, contract, lake, report)
             if result is not None and result.status == "already_committed":
                 # Same bytes as an input already committed: remember this key and ETag too.
                 record_seen(lake, contract, result)
