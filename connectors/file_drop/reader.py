@@ -1,4 +1,8 @@
-"""File-drop source: each complete dropped file is one input, read like a CSV file."""
+"""File-drop source: each complete dropped file is one input (each member of a zip archive, one).
+
+Files are read like CSV files (:mod:`connectors.csv.reader`): plain, gzip (streamed with the caps
+of ``limits``, never inflated to disk) or zip members (``<uri>#member=<name>``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from connectors.archive import split_member
 from connectors.base import DEFAULT_BATCH_ROWS, Source, SourceObject
-from connectors.csv.reader import _path_of, describe_file, read_csv_batches
+from connectors.csv.reader import _path_of, describe_file, describe_inputs, read_input
 from connectors.file_drop.config import FileDropConfig
 from connectors.file_drop.folder import DropFolder
 
 
 class FileDropSource(Source):
-    """Discovers complete files in the drop folder; reads a (claimed) file as CSV."""
+    """Discovers complete files in the drop folder; reads a (claimed) file or archive member as CSV."""
 
     kind = "file_drop"
 
@@ -24,29 +29,28 @@ class FileDropSource(Source):
         self.folder = DropFolder(config, base_dir=base_dir)
 
     def discover(self) -> list[SourceObject]:
-        return [describe_file(str(f.path)) for f in self.folder.complete_files()]
+        return [describe_file(str(f.path), limits=self.config.limits) for f in self.folder.complete_files()]
 
-    def read(self, obj: SourceObject, *, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        name = _path_of(obj.uri)
+    def inputs(self, path: str | Path) -> list[SourceObject]:
+        """The inputs a (claimed) file holds: itself, or one per member of a zip archive, named by
+        ``path``'s URI but read from the file the drop folder verified when it opened it.
+
+        Raises ``SourceUnreadableError`` for an archive that cannot be read as a whole (see
+        :func:`connectors.archive.list_members`).
+        """
+        opened = self.folder.readable_path(str(path))
+        uri = Path(path).absolute().as_uri()
+        return describe_inputs(opened, limits=self.config.limits, uri=uri, name=str(path))
+
+    def read(
+        self, obj: SourceObject, *, batch_rows: int = DEFAULT_BATCH_ROWS, label: str | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream ``obj`` (a file, or ``#member=`` of a zip archive); ``label`` names it in errors (the
+        drop pipeline reads a claimed file but names it where it will stay), default its URI."""
+        base, member = split_member(obj.uri)
         # A claimed file is read through the descriptor the drop folder verified (never by name).
-        path = self.folder.readable_path(name)
-        if name.lower().endswith(".gz"):
-            return _read_gzip_csv(path, self.config, batch_rows)
-        return read_csv_batches(path, self.config.options, batch_rows=batch_rows)
-
-
-def _read_gzip_csv(path: str, config: FileDropConfig, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    import gzip
-    import shutil
-    import tempfile
-
-    from connectors.exceptions import SourceUnreadableError
-
-    with tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
-        try:
-            with gzip.open(path, "rb") as src:
-                shutil.copyfileobj(src, tmp)
-        except (OSError, EOFError) as err:
-            raise SourceUnreadableError(f"{path}: not a readable gzip file: {err}") from err
-        tmp.flush()
-        yield from read_csv_batches(tmp.name, config.options, batch_rows=batch_rows)
+        path = self.folder.readable_path(_path_of(base))
+        return read_input(
+            path, member, self.config.options, limits=self.config.limits, batch_rows=batch_rows,
+            label=label or obj.uri,
+        )

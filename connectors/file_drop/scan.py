@@ -80,7 +80,8 @@ def _why_ignored(config: FileDropConfig, name: str, st: os.stat_result) -> str |
         return None
     patterns = ", ".join(config.patterns)
     if lower.endswith(".zip"):
-        return f"a zip archive, which this source does not read (patterns: {patterns}): unzip it here"
+        return (f"a zip archive, which this source is not set to read (patterns: {patterns}): add *.zip "
+                "to its patterns (each member is then an input), or unzip it here")
     return f"its name matches none of the patterns {patterns} (matching ignores case)"
 
 

@@ -35,7 +35,9 @@ from urllib.parse import unquote_to_bytes, urlparse
 import pyarrow as pa
 
 import faults
+from connectors.archive import is_archive, member_uri, split_member
 from connectors.base import Manifest, Source, SourceObject
+from connectors.decode import content_digest
 from connectors.exceptions import ConnectorError
 from connectors.file_drop import FileDropSource
 from connectors.file_drop.claims import Claim
@@ -47,6 +49,7 @@ from pipeline.inputs import SpooledSource, ingest_one
 from pipeline.report import DatasetReport, input_error
 
 log = logging.getLogger(__name__)
+Outcome = tuple[SourceObject, Any, "dict[str, Any] | None"]  # (input, its result, its connector error)
 
 
 def ingest_drop_folder(
@@ -95,7 +98,6 @@ def _ingest_claimed(
 ) -> None:
     folder = source.folder
     olds = [str(claim.path), shown(claim.path)]
-    obj: SourceObject | None = None
     try:
         try:
             opened = folder.open_claimed(claim)
@@ -103,33 +105,51 @@ def _ingest_claimed(
             _quarantine(source, claim, contract, report, None, err.code, err.reason, olds)
             return
         faults.point("drop.after_open")
-        olds.append(opened.read_path)
+        olds += [opened.read_path, claim.path.as_uri()]
         mtime = datetime.fromtimestamp(opened.stat.st_mtime, tz=UTC)
         read_obj = SourceObject(uri=claim.path.as_uri(), sha256=opened.sha256, size=opened.size, mtime=mtime)
-        dest = _destination(folder, lake, contract, source, read_obj, claim.name)
-        obj = replace(read_obj, uri=dest.as_uri())
-        olds += [str(dest), shown(dest), obj.uri]
+        try:
+            inputs = _inputs(source, claim, read_obj)  # the file itself, or each member of a zip
+        except ConnectorError as err:  # an archive that cannot be read as a whole
+            _quarantine(source, claim, contract, report, read_obj, "unreadable", str(err), olds)
+            return
+        dest = _destination(folder, lake, contract, source, inputs, claim.name)
+        olds += [str(dest), shown(dest), dest.as_uri()]
+        outcomes: list[Outcome] = []
+        for member in inputs:
+            name = split_member(member.uri)[1]
+            obj = replace(member, uri=dest.as_uri() if name is None else member_uri(dest.as_uri(), name))
 
-        def read(batch_rows: int) -> Iterator[pa.RecordBatch]:
-            yield from source.read(read_obj, batch_rows=batch_rows)
-            # Before the stream ends: a file that changed while it was read is never committed.
-            opened.verify_unchanged(shown(claim.path))
-            faults.point("drop.after_read")
+            def read(batch_rows: int, o: SourceObject = member) -> Iterator[pa.RecordBatch]:
+                yield from source.read(o, batch_rows=batch_rows)
+                # Before the stream ends: a file that changed while it was read is never committed.
+                opened.verify_unchanged(shown(claim.path))
+                faults.point("drop.after_read")
 
-        result = ingest_one(SpooledSource(source, read), obj, contract, lake, report)
-        if result is None:  # a connector error: retryable ones put the file back, others quarantine
-            entry = report.input_errors[-1]
-            if entry.get("retryable"):
-                _put_back(folder, claim, report, entry, olds)
-            else:
-                report.input_errors.pop()
-                _quarantine(source, claim, contract, report, obj, "unreadable", entry["error"], olds)
-        elif result.status in ("committed", "already_committed"):
+            result = ingest_one(SpooledSource(source, read), obj, contract, lake, report)
+            outcomes.append((obj, result, report.input_errors[-1] if result is None else None))
+            faults.point("pipeline.drop.after_input")
+        retry = next((e for _, r, e in outcomes if e is not None and e.get("retryable")), None)
+        done = [r for _, r, _ in outcomes if r is not None and r.status in ("committed", "already_committed")]
+        if retry is not None:  # a connector error that may pass: the whole file goes back
+            _put_back(folder, claim, report, retry, olds)
+        elif done:
+            # Errors of members that failed name them where the archive will be.
+            for _, result, entry in outcomes:
+                if entry is not None:
+                    entry["error"] = _renamed(entry["error"], olds, dest.as_uri())
+                elif result is not None and result.error:
+                    result.error = _renamed(result.error, olds, dest.as_uri())
             faults.point("drop.after_commit")
-            _archive(folder, claim, opened, dest, result, report, olds)
+            _archive(folder, claim, opened, dest, done[0], report, olds, inputs=_summary(outcomes))
         else:
-            _quarantine(source, claim, contract, report, obj, "rejected", result.error or "rejected", olds,
-                        result=result)
+            # Rejected whole: one error entry, naming where the file ends up.
+            mine = {o.uri for o, _, _ in outcomes}
+            report.input_errors[:] = [e for e in report.input_errors if e.get("input") not in mine]
+            obj, result, entry = outcomes[0]
+            code = "unreadable" if result is None else "rejected"
+            error = "; ".join(_error_of(r, e) for _, r, e in outcomes)
+            _quarantine(source, claim, contract, report, obj, code, error, olds, result=result)
     except BaseException as err:
         if not claim.holds_file():
             raise
@@ -140,6 +160,34 @@ def _ingest_claimed(
         _put_back(folder, claim, report, entry, olds, append=True)
         if not isinstance(err, Exception):
             raise  # the run is being stopped: the file is back, let it stop
+
+
+def _inputs(source: FileDropSource, claim: Claim, read_obj: SourceObject) -> list[SourceObject]:
+    """The inputs of the opened file: itself (with the hash of its decoded content when it is
+    compressed), or one per file member of a zip archive (named ``<claim uri>#member=<name>``)."""
+    if not is_archive(claim.name):
+        path = source.folder.readable_path(str(claim.path))
+        content = content_digest(path, label=read_obj.uri, limits=source.config.limits)
+        return [replace(read_obj, content_sha256=content)]
+    members = source.inputs(claim.path)
+    return [replace(m, sha256=read_obj.sha256, mtime=read_obj.mtime) for m in members]
+
+
+def _error_of(result: Any, entry: dict[str, Any] | None) -> str:
+    if result is not None:
+        return str(result.error or "rejected")
+    return str((entry or {}).get("error") or "unreadable")
+
+
+def _summary(outcomes: list[Outcome]) -> list[dict[str, Any]] | None:
+    """Each member's outcome, for the manifest beside an archived zip (None for a single file)."""
+    if len(outcomes) == 1 and split_member(outcomes[0][0].uri)[1] is None:
+        return None
+    return [
+        {"input": o.uri, "status": r.status if r is not None else "failed",
+         "error": None if r is not None and r.status != "failed" else _error_of(r, e)}
+        for o, r, e in outcomes
+    ]
 
 
 def _put_back(folder: Any, claim: Any, report: DatasetReport, entry: dict[str, Any], olds: list[str],
@@ -153,8 +201,10 @@ def _put_back(folder: Any, claim: Any, report: DatasetReport, entry: dict[str, A
 
 
 def _archive(folder: Any, claim: Any, opened: Any, dest: Path, result: Any, report: DatasetReport,
-             olds: list[str]) -> None:
+             olds: list[str], *, inputs: list[dict[str, Any]] | None = None) -> None:
     record = {"manifest": result.manifest.to_dict(), **result.summary(), "original_name": claim.name}
+    if inputs is not None:
+        record["inputs"] = inputs  # each member of a zip archive and what became of it
     changed = opened.changes()
     if not changed:
         folder.archive_file(claim, dest=dest, record=record)
@@ -238,15 +288,16 @@ def _named(text: str, path: Path) -> str:
     return text if text.startswith(shown(path)) else f"{shown(path)}: {text}"
 
 
-def _destination(folder: Any, lake: Lake, contract: Contract, source: Source, obj: SourceObject,
+def _destination(folder: Any, lake: Lake, contract: Contract, source: Source, inputs: list[SourceObject],
                  name: str) -> Path:
-    """Where the file is archived after its commit: where an earlier attempt's commit says (rows
-    already point there), else a new free archive path."""
-    committed = _committed_path(lake, contract, source, obj)
-    if committed is not None and _is_ours(committed, folder.archive, obj.sha256, name) \
-            and not os.path.lexists(committed):
-        return committed
-    return folder.archive_destination(name, sha256=obj.sha256)
+    """Where the file is archived after its commit: where an earlier attempt's commit of one of its
+    inputs says (rows already point there), else a new free archive path."""
+    for obj in inputs:
+        committed = _committed_path(lake, contract, source, obj)
+        if committed is not None and _is_ours(committed, folder.archive, obj.sha256, name) \
+                and not os.path.lexists(committed):
+            return committed
+    return folder.archive_destination(name, sha256=inputs[0].sha256)
 
 
 def _committed_path(lake: Lake, contract: Contract, source: Source, obj: SourceObject) -> Path | None:
