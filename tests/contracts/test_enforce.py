@@ -523,8 +523,10 @@ def test_csv_text_reaches_enforcement_verbatim_and_empty_fields_are_nulls(
         (3, "quoted, comma", None),
         (4, 'a "q"', 2.0),
     ]
+    # The reader keeps the empty field as its text and names "" a null token: null for the rules,
+    # the original text in quarantine.
     assert [(r["id"], r["name"], r["amount"], r["_reasons"]) for r in rejected] == [
-        ("2", None, "x", ["not_null:name", "type:amount"])
+        ("2", "", "x", ["not_null:name", "type:amount"])
     ]
     assert enforcer.counts.duplicates == 1 and enforcer.counts.reconciles
 

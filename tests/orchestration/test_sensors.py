@@ -157,27 +157,29 @@ def test_a_file_still_in_the_folder_after_its_run_failed_is_requested_again_neve
         assert retry.run_config == first.run_config
 
 
-def test_entries_that_are_not_ingested_are_reported_once_and_x_csv_is_ingested(settings: Settings) -> None:
+def test_entries_that_are_not_ingested_are_reported_once_and_x_csv_and_zips_are_ingested(
+    settings: Settings,
+) -> None:
     defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("shop_orders_drop_sensor")
     folder = _drop_folder(settings)
-    for name in ("notes.txt", "orders.zip"):
-        (folder / name).write_text("x\n")
-        _complete(folder / name)
+    (folder / "notes.txt").write_text("x\n")
+    _complete(folder / "notes.txt")
     with DagsterInstance.ephemeral() as instance:
         ctx = build_sensor_context(instance=instance, cursor=None, definitions=defs)
         first = sensor.evaluate_tick(ctx)
         assert first.run_requests == []
         assert "notes.txt" in first.skip_message and "matches none of the patterns" in first.skip_message
-        assert "orders.zip" in first.skip_message and "zip" in first.skip_message
         again = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=first.cursor,
                                                           definitions=defs))
         assert not again.skip_message or "notes.txt" not in again.skip_message  # once per file
 
         shutil.copy2(SAMPLES / "orders" / "orders_2026-11-03.csv", folder / "ORDERS_2026-11-03.CSV")
         _complete(folder / "ORDERS_2026-11-03.CSV")
+        (folder / "orders.zip").write_text("x\n")  # a zip archive is read: one input per member
+        _complete(folder / "orders.zip")
         requests, _ = _tick(defs, sensor, instance, again.cursor)
-        assert [r.tags["maestro/file"] for r in requests] == ["ORDERS_2026-11-03.CSV"]
+        assert sorted(r.tags["maestro/file"] for r in requests) == ["ORDERS_2026-11-03.CSV", "orders.zip"]
 
 
 def test_the_sensor_reads_each_file_once_however_many_ticks(

@@ -114,7 +114,7 @@ def test_bad_drop_files_are_quarantined_with_a_report_and_good_ones_archived(tmp
     good = folder / "orders_2026-11-01.csv"
     shutil.copy(SAMPLES / "orders_2026-11-01.csv", good)
     garbage = folder / "export_broken.csv"
-    garbage.write_bytes(b"order_id,customer_id\n\xff\xfe\x00garbage\n")
+    garbage.write_bytes(b"\xff\xfe\x00garbage,order_id\n1,2\n")  # no readable header: unreadable whole
     wrong = folder / "wrong_columns.csv"
     wrong.write_text("id,who\n1,2\n")
     for f in (good, garbage, wrong):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -121,14 +122,15 @@ def test_reingesting_the_same_file_commits_nothing(lake: Lake, tmp_path: Path) -
 def test_a_file_unreadable_halfway_commits_nothing(lake: Lake, tmp_path: Path) -> None:
     contract = load_contracts()["customers"]
     good = (SAMPLES / "customers.csv").read_bytes()
-    bad = tmp_path / "customers_bad.csv"
-    # Valid rows first, then bytes that are not UTF-8: the reader fails after some batches.
-    bad.write_bytes(good + b"9999,\xff\xfe@x.de,Bad Bytes,DE,smb,2026-01-01,10\n")
+    bad = tmp_path / "customers_bad.csv.gz"
+    # Valid rows first, then the gzip stream breaks off: the reader fails after some batches.
+    whole = gzip.compress(good * 400)  # ~6 MB: batches are read before the break
+    bad.write_bytes(whole[: len(whole) * 3 // 4])
     src = _source(bad, "customers")
     result = ingest_object(src, src.discover()[0], contract, lake, batch_rows=50)
 
     assert result.status == "failed"
-    assert "customers_bad.csv" in (result.error or "")
+    assert "customers_bad.csv.gz" in (result.error or "") and "gzip" in (result.error or "")
     assert not table_facts(lake.table_uri("bronze", "customers"))["rows"]
     assert not table_facts(lake.table_uri("quarantine", "customers"))["rows"]
 

@@ -52,7 +52,10 @@ def test_pattern_matching_ignores_case(tmp_path: Path) -> None:
 
 
 def test_every_entry_that_is_not_ingested_is_listed_with_the_reason(tmp_path: Path) -> None:
-    folder = _folder(tmp_path)
+    # A folder configured without *.zip (the default reads zip archives, one input per member).
+    folder = DropFolder(FileDropConfig(name="drop", dataset="orders", folder=str(tmp_path / "drop"),
+                                       patterns=["*.csv", "*.csv.gz"]))
+    folder.ensure()
     for name in ("notes.txt", "orders.zip", ".hidden.csv", "late.csv.part"):
         (folder.root / name).write_text("x\n")
         _old(folder.root / name)

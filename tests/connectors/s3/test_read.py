@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,14 @@ def test_csv_columns_are_text_and_the_options_apply(
         csv={"delimiter": ";", "quote": "'", "null_values": ["NULL"], "encoding": "latin-1"}
     )
 
+    # Null tokens stay their original text, named in the schema metadata for enforcement.
     assert rows(source) == [
-        {"id": "007", "name": "Zoë; the first", "note": None},
+        {"id": "007", "name": "Zoë; the first", "note": "NULL"},
         {"id": "8", "name": "", "note": "x"},
     ]
+    (obj,) = source.discover()
+    (batch,) = source.read(obj)
+    assert json.loads(batch.schema.metadata[b"maestro.null_values"]) == ["NULL"]
 
 
 def test_a_utf16_csv_is_transcoded_not_mistaken_for_binary(
@@ -72,7 +77,7 @@ def test_a_headerless_csv_takes_the_configured_column_names(
     s3.put_object(Bucket=bucket, Key="incoming/a.csv", Body=b"1,2.50\n3,\n")
     source = make_source(csv={"header": False, "column_names": ["id", "amount"]})
 
-    assert rows(source) == [{"id": "1", "amount": "2.50"}, {"id": "3", "amount": None}]
+    assert rows(source) == [{"id": "1", "amount": "2.50"}, {"id": "3", "amount": ""}]
 
 
 def test_batches_never_exceed_batch_rows(
