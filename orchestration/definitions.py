@@ -66,4 +66,9 @@ def build_definitions(settings: Settings, *, maestro: MaestroResource | None = N
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    """The code location Dagster loads (code servers, and the run workers they start)."""
+    from orchestration.home import private_umask
+
+    # Cross-cutting, once per process: whatever this code location writes is private to its user.
+    private_umask()
     return build_definitions(Settings.from_env())

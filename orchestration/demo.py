@@ -8,7 +8,9 @@
    endpoint, to which a demo partner posts a signed payments batch (``sandbox/``);
 2. runs the ``main`` job — every ingest, the dbt build, the catalog — in this process, recorded in
    the Dagster instance under ``$MAESTRO_HOME/dagster`` (SQLite), so the run shows in the UI;
-3. prints what it built: tables, row counts, quarantined rows and why, the DuckDB file, the UI.
+3. prints what it built, counted from the lake's new commits (not from what the run believed):
+   tables, new inputs and their rows, quarantined rows and why, inputs rejected whole and why,
+   failed steps and checks, the DuckDB file, the ledger, the UI.
 
 Run twice, the second run finds every input already committed and says so.
 """
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -25,22 +26,6 @@ from typing import Any
 
 from config.settings import Settings
 from config.sources import load_sources, resolve_path
-
-DAGSTER_YAML = """# Written by orchestration/demo.py: local SQLite storage, no telemetry.
-telemetry:
-  enabled: false
-"""
-
-
-def prepare_instance(settings: Settings) -> Path:
-    """Create the Dagster home (SQLite storage) and point DAGSTER_HOME at it."""
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def seed_drop_folders(settings: Settings) -> list[Path]:
@@ -66,6 +51,8 @@ def run_main_job(settings: Settings) -> Any:
     from dagster import DagsterInstance
 
     from orchestration.definitions import MAIN_JOB, build_definitions
+    from orchestration.instance import prepare_instance
+    from orchestration.launcher import HOST_TAG, this_host
 
     prepare_instance(settings)
     defs = build_definitions(settings)
@@ -77,22 +64,10 @@ def run_main_job(settings: Settings) -> Any:
     # Dagster's console log shows warnings and errors; dbt's own chatter goes to the log file.
     run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with DagsterInstance.get() as instance, open(log_path, "w") as log, contextlib.redirect_stdout(log):
-        return job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
-
-
-def _materializations(result: Any) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.step_materialization_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return out
-
-
-def _checks(result: Any) -> list[tuple[str, str, bool, str]]:
-    out = []
-    for event in result.get_asset_check_evaluations():
-        out.append((event.asset_key.to_user_string(), event.check_name, event.passed, event.severity.value))
-    return out
+        # Tagged with this host: run monitoring (when a daemon runs) can tell if this process died.
+        return job.execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False, tags={HOST_TAG: this_host()}
+        )
 
 
 def _ledger_line(settings: Settings) -> str:
@@ -119,50 +94,26 @@ def _ledger_line(settings: Settings) -> str:
     )
 
 
-def summarize(settings: Settings, result: Any) -> str:
-    from lake.catalog import catalog_tables
+def fed_datasets(settings: Settings) -> list[str]:
+    """The datasets some configured source feeds (those the main job ingests)."""
+    from contracts.loader import load_contracts
 
-    mats = _materializations(result)
+    contracts = load_contracts(settings.contracts_dir)
+    return sorted({s.dataset for s in load_sources(settings, datasets=set(contracts))})
+
+
+def summarize(settings: Settings, result: Any, before: dict[tuple[str, str], int | None]) -> str:
+    """What the run built, counted from the lake's commits since ``before`` (see ``summary.py``)."""
+    from lake.catalog import catalog_tables
+    from orchestration.summary import summarize as run_lines
+
     lines = [
         "",
         "=" * 78,
         "Maestro Conductor — main job " + ("succeeded" if result.success else "FAILED"),
         "=" * 78,
+        *run_lines(settings, result, before),
     ]
-    new_rows = 0
-    lines.append(
-        f"{'dataset':<12}{'inputs':>7}{'new':>5}{'read':>8}{'committed':>11}{'quarantined':>13}"
-        f"{'duplicates':>12}{'table rows':>12}  source (kind)"
-    )
-    for key, meta in sorted(mats.items()):
-        if not key.startswith("bronze/"):
-            continue
-        ds = key.split("/", 1)[1]
-        new_rows += int(meta.get("rows_committed") or 0)
-        n_inputs = len(meta.get("source_files") or [])
-        lines.append(
-            f"{ds:<12}{n_inputs:>7}{meta.get('new_inputs', 0):>5}{meta.get('rows_read', 0):>8}"
-            f"{meta.get('rows_committed', 0):>11}{meta.get('rows_quarantined', 0):>13}"
-            f"{meta.get('duplicates_dropped', 0):>12}{meta.get('table_rows', 0):>12}  "
-            f"{meta.get('source_kinds', '')}"
-        )
-    lines.append("")
-    for key, meta in sorted(mats.items()):
-        if key.startswith("quarantine/") and meta.get("reasons"):
-            reasons = ", ".join(f"{k}={v}" for k, v in meta["reasons"].items())
-            lines.append(f"quarantined in {key.split('/', 1)[1]} (this run): {reasons}")
-    errors = [e for k, m in mats.items() if k.startswith("bronze/") for e in (m.get("input_errors") or [])]
-    for e in errors:
-        lines.append(f"input rejected whole: {e['input']}: {e['error']}")
-    if new_rows == 0:
-        lines.append("Nothing new: every input was already committed; no rows were added.")
-    else:
-        lines.append(f"Committed {new_rows} new rows.")
-    failed_checks = [c for c in _checks(result) if not c[2]]
-    lines.append(
-        f"Asset checks: {len(_checks(result)) - len(failed_checks)} passed, {len(failed_checks)} failed"
-        + "".join(f"\n  {'WARN' if c[3] == 'WARN' else 'FAIL'} {c[0]}:{c[1]}" for c in failed_checks)
-    )
     lines.append("")
     lines.append(f"DuckDB catalog: {settings.catalog_path}")
     for t in catalog_tables(settings.catalog_path):
@@ -194,11 +145,16 @@ def main(argv: list[str] | None = None) -> int:
         help="do not start the loopback S3, catalogue API and push endpoint",
     )
     args = parser.parse_args(argv)
+    from orchestration.home import private_umask, secure_home
+    from orchestration.summary import lake_versions
+
+    private_umask()
     settings = Settings.from_env()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    secure_home(settings)
     if not args.no_seed:
         copied = seed_drop_folders(settings)
         print(f"placed {len(copied)} sample file(s) in the drop folder(s)", file=sys.stderr)
+    before = lake_versions(settings, fed_datasets(settings))
     if args.no_servers:
         result = run_main_job(settings)
     else:
@@ -212,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             result = run_main_job(settings)
-    print(summarize(settings, result))
+    print(summarize(settings, result, before))
     return 0 if result.success else 1
 
 

@@ -1,7 +1,19 @@
 """Ingest assets: one multi-asset per dataset producing its bronze and quarantine tables.
 
 The asset bodies only wire Dagster to :func:`pipeline.run.ingest_dataset` and turn its report into
-materialization metadata and asset-check results.
+materialization metadata and asset-check results. Rows previewed in the metadata show classified
+columns masked (:func:`orchestration.defs.ingest.checks.masked_rows`); inputs rejected whole fail
+the ``inputs_accepted`` check.
+
+The ingest step is safe to retry — a retry commits nothing twice (each input's content hash is a
+Delta application transaction in the same atomic commit as its rows) — so it has a retry policy
+(:data:`INGEST_RETRY`): a transient failure (a source or the lake briefly unreachable, an I/O
+error) is retried inside the run, with backoff. A ``dg.Failure(allow_retries=False)`` is not.
+
+Fault points (:mod:`faults`): ``orchestration.ingest.start`` (before any input is read),
+``orchestration.ingest.after_commit`` (inputs committed, nothing reported yet: no checks, no ledger
+COMPLETE, no materialization) and ``orchestration.ingest.after_ledger`` (the COMPLETE event is in
+the ledger; Dagster has not yet recorded the materialization).
 """
 
 from collections.abc import Iterator, Sequence
@@ -10,10 +22,17 @@ from typing import Any
 
 import dagster as dg
 
+import faults
 from config.sources import SourceSpec, load_sources
 from contracts.model import Contract
 from lake.delta import table_facts
 from metrics import append_cost_records, cost_record_for_report, load_prices, measure
+from orchestration.defs.ingest.checks import (
+    inputs_check_result,
+    inputs_check_spec,
+    masked_rows,
+    redacted_error,
+)
 from orchestration.defs.lineage.emit import Emitter, lineage_run
 from orchestration.resources import MaestroResource
 from pipeline.checks import CheckOutcome, check_specs, committed_rows_by_ingests, evaluate_checks
@@ -30,6 +49,11 @@ class IngestConfig(dg.Config):
     """
 
     inputs: list[str] = []
+
+
+INGEST_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 def bronze_key(dataset: str) -> dg.AssetKey:
@@ -195,7 +219,9 @@ def _gx_check_results(ds: str, quality: Any) -> Iterator[dg.AssetCheckResult]:
     )
 
 
-def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.AssetsDefinition:
+def build_ingest_asset(
+    contract: Contract, sources: Sequence[SourceSpec], *, retry_policy: dg.RetryPolicy | None = INGEST_RETRY
+) -> dg.AssetsDefinition:
     """The multi-asset that ingests ``contract``'s dataset from ``sources``."""
     ds = contract.name
     checks = check_specs(contract)
@@ -227,6 +253,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 dg.AssetCheckSpec(name, asset=bronze_key(ds), description=desc, blocking=blocking)
                 for name, desc, blocking in GX_CHECKS
             ],
+            inputs_check_spec(bronze_key(ds)),
             *[
                 dg.AssetCheckSpec(
                     s.name, asset=bronze_key(ds), description=s.description, blocking=s.severity == "error"
@@ -236,6 +263,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
         ],
         can_subset=False,
         op_tags={"dataset": ds},
+        retry_policy=retry_policy,
     )
     def _ingest(
         context: dg.AssetExecutionContext, config: IngestConfig, maestro: MaestroResource
@@ -259,8 +287,10 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 ingest_event("START", run=em.run, contract=contract, storage_options=lake.options(), **uris)
             )
             before = table_facts(uris["bronze_uri"], storage_options=lake.options()).get("version")
+            faults.point("orchestration.ingest.start")
             with measure() as usage:
                 report = ingest_dataset(settings, contract, run_sources, inputs=config.inputs or None)
+            faults.point("orchestration.ingest.after_commit")
             cost = cost_record_for_report(
                 report, usage, run_id=context.run_id, lake=lake, prices=load_prices()
             )
@@ -300,8 +330,11 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                     **uris,
                 )
             )
+            faults.point("orchestration.ingest.after_ledger")
 
-        for err in report.input_errors:
+        # What the event log may show of each error (the full text is in the input's error report).
+        input_errors = [{**e, "error": redacted_error(str(e.get("error")))} for e in report.input_errors]
+        for err in input_errors:
             context.log.error(f"{ds}: input rejected whole: {err['input']}: {err['error']}")
         new = report.new_inputs
         context.log.info(
@@ -312,7 +345,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
         for r in new:
             for k, v in r.counts.reasons.items():
                 reasons[k] = reasons.get(k, 0) + v
-        preview = next((r.preview for r in new if r.preview), [])
+        preview = masked_rows(next((r.preview for r in new if r.preview), []), contract)
         common = {
             "inputs": dg.MetadataValue.md(_inputs_md(report)),
             "new_inputs": len(new),
@@ -327,7 +360,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                     for o in r.manifest.objects
                 ]
             ),
-            "input_errors": dg.MetadataValue.json(report.input_errors),
+            "input_errors": dg.MetadataValue.json(input_errors),
             "wall_seconds": round(report.wall_s, 3),
             "source_kinds": ", ".join(sorted({f"{s.name} ({s.kind})" for s in run_sources})),
             "cpu_seconds": round(cost.cpu_s, 3),
@@ -361,6 +394,7 @@ def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.
                 "table_uri": uris["quarantine_uri"],
             },
         )
+        yield inputs_check_result(bronze_key(ds), report.input_errors, len(report.results))
         yield from _gx_check_results(ds, quality)
         for outcome in outcomes:
             if outcome.name.startswith("gx:") or outcome.name == "great_expectations":
