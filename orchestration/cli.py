@@ -10,36 +10,30 @@ from config.settings import Settings
 
 
 def _ui(args: argparse.Namespace) -> int:
-    """``dagster dev`` (webserver + daemon, so sensors and schedules run) on this installation.
+    """The Dagster UI and daemon on this installation (:func:`orchestration.services.run_ui`).
 
-    Unless ``--no-sandbox``, the loopback stand-ins of the demo run beside it (S3 with carrier
-    files, the catalogue API, the push endpoint), so every sensor has something real to watch.
+    The instance is configured and its storage created once, under a lock, before any Dagster
+    process starts. Unless ``--no-sandbox``, the loopback stand-ins of the demo run beside it (S3
+    with carrier files, the catalogue API, the push endpoint), so every sensor has something real
+    to watch.
     """
-    import signal
-    import subprocess
+    from orchestration.instance import prepare_instance
+    from orchestration.services import configure_logging, run_ui
+    from orchestration.webserver import allowed_hosts
 
-    from orchestration.demo import prepare_instance
-
+    configure_logging()
     settings = Settings.from_env()
     prepare_instance(settings)
-    exe = os.path.join(os.path.dirname(sys.executable), "dagster")
-    cmd = [
-        exe,
-        "dev",
-        "-w",
-        str(settings.repo_root / "workspace.yaml"),
-        "-h",
-        args.host,
-        "-p",
-        str(args.port),
-    ]
+    hosts = allowed_hosts(args.host, args.allowed_host)
     print(
-        f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={settings.dagster_home})",
+        f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={settings.dagster_home}); "
+        f"answering Host {', '.join(hosts)}",
         file=sys.stderr,
     )
     os.chdir(settings.repo_root)
+    workspace = settings.repo_root / "workspace.yaml"
     if args.no_sandbox:
-        os.execv(exe, cmd)
+        return run_ui(workspace, host=args.host, port=args.port, allowed_hosts=hosts)
     from contracts.loader import load_contracts
     from sandbox.environment import demo_environment
 
@@ -49,16 +43,7 @@ def _ui(args: argparse.Namespace) -> int:
             f"{env.push_url}",
             file=sys.stderr,
         )
-        proc = subprocess.Popen(cmd, env=dict(os.environ))
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            try:
-                return proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                return proc.wait()
+        return run_ui(workspace, host=args.host, port=args.port, allowed_hosts=hosts)
 
 
 KEYED = {"verify", "checkpoint", "pubkey"}
@@ -98,12 +83,23 @@ def _lineage(rest: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from orchestration.home import private_umask
+
+    private_umask()  # everything this command and the processes it starts create is private
     parser = argparse.ArgumentParser(prog="maestro", description="Maestro Conductor command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the main job end to end and print what it built")
     ui = sub.add_parser("ui", help="open the Dagster UI (webserver and daemon) on loopback")
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another Host name the webserver answers, e.g. the name behind your proxy (repeatable; "
+        "loopback names and the bound address are always allowed, every other name is refused)",
+    )
     ui.add_argument(
         "--no-sandbox",
         action="store_true",
