@@ -18,6 +18,7 @@ from orchestration.defs.ingest.schedules import build_pull_schedule
 from orchestration.defs.ingest.sensors import build_drop_sensor, build_push_sensor, build_s3_sensor
 from orchestration.defs.lineage.assets import build_checkpoint_asset
 from orchestration.defs.metrics.assets import build_metric_assets
+from orchestration.defs.recovery.sensors import build_retry_sweeper
 from orchestration.resources import MaestroResource
 
 MAIN_JOB = "main"
@@ -42,6 +43,7 @@ def build_definitions(settings: Settings, *, maestro: MaestroResource | None = N
             sensors.append(build_s3_sensor(spec))
         elif spec.kind == "http_pull":
             schedules.append(build_pull_schedule(spec))
+    sensors.append(build_retry_sweeper())
     dbt = build_dbt_assets(settings)
     assets.append(dbt)
     upstream = [k for ds in fed for k in (bronze_key(ds), quarantine_key(ds))] + list(dbt.keys)

@@ -69,28 +69,52 @@ def _die_with_parent() -> None:
 
 @dataclass
 class Service:
-    """One supervised process: its name, its command, and when it was restarted."""
+    """One supervised process: its command, what it needs running first, and its restarts."""
 
     name: str
     cmd: list[str]
     ready: Callable[[], bool] | None = None
-    """Checked after the first start: later services start once it holds (or after a timeout)."""
+    """Whether the started process serves yet (none: as soon as it runs)."""
+    needs: list[Service] = field(default_factory=list)
+    """Services that must be serving while this one runs: it is paused while one of them is not."""
     proc: subprocess.Popen[bytes] | None = None
     restarts: deque[float] = field(default_factory=deque)
     backoff_s: float = 1.0
     due: float = 0.0
+    serving: bool = False
+    held: bool = False
 
     def start(self) -> None:
         self.proc = subprocess.Popen(self.cmd, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        self.serving = self.ready is None
         log.info("started %s (pid %s)", self.name, self.proc.pid)
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
+    def is_serving(self) -> bool:
+        if self.exited() is not None or self.proc is None:
+            return False
+        if not self.serving and self.ready is not None and self.ready():
+            self.serving = True
+            log.info("%s is serving", self.name)
+        return self.serving
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(sig)
+
+    def stop_and_wait(self) -> None:
+        self.stop(signal.SIGINT)  # as Ctrl-C: Dagster's processes shut down cleanly on SIGINT
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %.0f s: killing it", self.name, STOP_TIMEOUT_S)
+            self.proc.kill()
+            self.proc.wait()
 
 
 def code_locations(workspace: Path) -> list[dict[str, str]]:
@@ -147,7 +171,11 @@ def _heartbeats(sockets: Sequence[Path]) -> Iterator[None]:
 
 
 def supervise(services: Sequence[Service], *, poll_s: float = 1.0) -> int:
-    """Start ``services`` and keep them running until interrupted; the exit code."""
+    """Start ``services`` in order and keep them running until interrupted; the exit code.
+
+    A service that exits unexpectedly is restarted after its backoff; one that needs another is
+    started only once that one serves, and paused (stopped, then started again) while it does not.
+    """
     stopping: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -157,32 +185,14 @@ def supervise(services: Sequence[Service], *, poll_s: float = 1.0) -> int:
     code = 0
     try:
         for svc in services:
+            _await(svc.needs, stopping)
             svc.start()
-            _await_ready(svc, stopping)
-        while not stopping:
+        while not stopping and code == 0:
             time.sleep(poll_s)
-            now = time.monotonic()
             for svc in services:
-                rc = svc.exited()
-                if rc is None or stopping:
-                    continue
-                if svc.due == 0.0:
-                    while svc.restarts and now - svc.restarts[0] > RESTART_WINDOW_S:
-                        svc.restarts.popleft()
-                    if len(svc.restarts) >= MAX_RESTARTS:
-                        log.error("%s exited with %s and was restarted %d times in %.0f s: giving up",
-                                  svc.name, rc, len(svc.restarts), RESTART_WINDOW_S)
-                        stopping.append(0)
-                        code = 1
-                        break
-                    svc.due = now + svc.backoff_s
-                    log.warning("%s exited unexpectedly with %s; restarting in %.0f s",
-                                svc.name, rc, svc.backoff_s)
-                    svc.backoff_s = min(svc.backoff_s * 2, 30.0)
-                elif now >= svc.due:
-                    svc.restarts.append(now)
-                    svc.due = 0.0
-                    svc.start()
+                if stopping or not _tend(svc, time.monotonic()):
+                    code = code if stopping else 1
+                    break
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -190,30 +200,67 @@ def supervise(services: Sequence[Service], *, poll_s: float = 1.0) -> int:
     return code
 
 
-def _await_ready(svc: Service, stopping: list[int]) -> None:
-    """Wait until ``svc`` is ready (the daemon and webserver need a serving code server)."""
-    if svc.ready is None:
-        return
+def _tend(svc: Service, now: float) -> bool:
+    """One look at ``svc``: pause, resume or restart it as needed; False to give up."""
+    missing = [d.name for d in svc.needs if not d.is_serving()]
+    rc = svc.exited()
+    if rc is None:
+        svc.is_serving()
+        if missing:
+            log.warning("pausing %s while %s is not serving", svc.name, ", ".join(missing))
+            svc.held = True
+            svc.stop_and_wait()
+        return True
+    if svc.held:
+        if not missing:
+            log.info("resuming %s", svc.name)
+            svc.held = False
+            svc.start()
+        return True
+    if svc.due == 0.0:
+        while svc.restarts and now - svc.restarts[0] > RESTART_WINDOW_S:
+            svc.restarts.popleft()
+        if len(svc.restarts) >= MAX_RESTARTS:
+            log.error("%s exited with %s and was restarted %d times in %.0f s: giving up",
+                      svc.name, rc, len(svc.restarts), RESTART_WINDOW_S)
+            return False
+        svc.due = now + svc.backoff_s
+        log.warning("%s exited unexpectedly with %s; restarting in %.0f s", svc.name, rc, svc.backoff_s)
+        svc.backoff_s = min(svc.backoff_s * 2, 30.0)
+    elif now >= svc.due:
+        svc.restarts.append(now)
+        svc.due = 0.0
+        if missing:
+            svc.held = True  # started again once what it needs serves
+        else:
+            svc.start()
+    return True
+
+
+def _await(needed: Sequence[Service], stopping: list[int]) -> None:
+    """Wait until every service in ``needed`` serves (or gives up waiting, after a timeout)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while not stopping and svc.exited() is None and time.monotonic() < deadline:
-        if svc.ready():
-            log.info("%s is ready", svc.name)
+    while not stopping and time.monotonic() < deadline:
+        if all(d.is_serving() or d.exited() is not None for d in needed):
             return
         time.sleep(0.5)
     if not stopping:
-        log.warning("%s is not ready after %.0f s: starting the others anyway", svc.name, READY_TIMEOUT_S)
+        names = ", ".join(d.name for d in needed)
+        log.warning("%s not serving after %.0f s: going on", names, READY_TIMEOUT_S)
 
 
 def _serving(sock: Path) -> Callable[[], bool]:
+    """Whether the code server on ``sock`` has loaded its code (it lists its repositories)."""
+
     def ready() -> bool:
-        from dagster._core.errors import DagsterUserCodeUnreachableError
+        from dagster._api.list_repositories import sync_list_repositories_grpc
         from dagster._grpc.client import DagsterGrpcClient
 
         if not sock.exists():
             return False
         try:
-            DagsterGrpcClient(socket=str(sock)).ping("maestro-ui")
-        except DagsterUserCodeUnreachableError:
+            sync_list_repositories_grpc(DagsterGrpcClient(socket=str(sock)))
+        except Exception:  # unreachable, still loading, or failed to load: not serving
             return False
         return True
 
@@ -222,17 +269,9 @@ def _serving(sock: Path) -> Callable[[], bool]:
 
 def _stop_all(services: Sequence[Service]) -> None:
     for svc in reversed(services):
-        svc.stop(signal.SIGINT)  # as Ctrl-C: Dagster's processes shut down cleanly on SIGINT
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+        svc.stop(signal.SIGINT)
     for svc in services:
-        if svc.proc is None:
-            continue
-        try:
-            svc.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s did not stop within %.0f s: killing it", svc.name, STOP_TIMEOUT_S)
-            svc.proc.kill()
-            svc.proc.wait()
+        svc.stop_and_wait()
 
 
 def run_ui(workspace: Path, *, host: str, port: int, allowed_hosts: Sequence[str]) -> int:
@@ -246,10 +285,14 @@ def run_ui(workspace: Path, *, host: str, port: int, allowed_hosts: Sequence[str
             {"grpc_server": {"socket": str(sock), "location_name": loc["location"]}}
             for loc, sock in zip(locations, sockets, strict=True)
         ]}))
-        services = [Service(f"code server {loc['location']}", _code_server_cmd(loc, sock), _serving(sock))
-                    for loc, sock in zip(locations, sockets, strict=True)]
+        code_servers = [
+            Service(f"code server {loc['location']}", _code_server_cmd(loc, sock), _serving(sock))
+            for loc, sock in zip(locations, sockets, strict=True)
+        ]
+        # The daemon runs only while every code server serves: a run retry launched while a code
+        # server is down fails once and for all (Dagster marks the run "will not retry").
         daemon = [sys.executable, "-m", "dagster._daemon", "run", "-w", str(generated)]
-        services.append(Service("daemon", daemon))
+        services = [*code_servers, Service("daemon", daemon, needs=code_servers)]
         services.append(Service("webserver", [
             sys.executable, "-m", "orchestration.webserver", "--host", host, "--port", str(port),
             "-w", str(generated), *[a for h in allowed_hosts for a in ("--allowed-host", h)],

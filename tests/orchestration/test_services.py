@@ -25,6 +25,16 @@ flaky = services.Service("flaky", [sys.executable, "-c", sys.argv[1]], backoff_s
 services.configure_logging()
 sys.exit(services.supervise([steady, flaky], poll_s=0.1))
 """
+# "needy" needs "base" serving (the daemon needs the code servers).
+DEPENDENT = """
+import sys
+from orchestration import services
+sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
+base = services.Service("base", sleep, backoff_s=2.0)
+needy = services.Service("needy", sleep + ["needy"], needs=[base])
+services.configure_logging()
+sys.exit(services.supervise([base, needy], poll_s=0.1))
+"""
 
 
 def _supervisor(flaky_code: str) -> subprocess.Popen[str]:
@@ -61,6 +71,30 @@ def test_a_killed_service_is_restarted_and_ctrl_c_stops_everything() -> None:
         assert "exited unexpectedly" in err and "restarting" in err
         _, alive = psutil.wait_procs([psutil.Process(p) for p in now if psutil.pid_exists(p)], timeout=10)
         assert not alive, alive
+    finally:
+        proc.kill()
+
+
+def test_a_service_is_paused_while_a_service_it_needs_is_down() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", DEPENDENT], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        kids = _children(proc, want=2)
+        base = next(k for k in kids if "needy" not in " ".join(k.cmdline()))
+        needy = next(k for k in kids if "needy" in " ".join(k.cmdline()))
+        base.kill()
+        needy.wait(timeout=30)  # stopped while base is down (base comes back after 2 s)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = {k.pid: " ".join(k.cmdline()) for k in _children(proc, want=1)}
+            if len(now) == 2 and base.pid not in now and needy.pid not in now:
+                break
+            time.sleep(0.1)
+        assert len(now) == 2 and base.pid not in now and needy.pid not in now, now
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert "pausing needy while base is not serving" in err and "resuming needy" in err, err
+        assert err.index("pausing needy") < err.index("resuming needy")
     finally:
         proc.kill()
 
