@@ -35,7 +35,8 @@ def test_the_main_command_builds_the_lake_and_a_second_run_commits_nothing(tmp_p
     first = _demo(home)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "main job succeeded" in first.stdout
-    assert "Committed" in first.stdout and "new rows" in first.stdout
+    assert "Committed" in first.stdout and "new rows" in first.stdout and "Nothing new" not in first.stdout
+    assert "Asset checks:" in first.stdout and "inputs_accepted" not in first.stdout
     assert str(home / "catalog.duckdb") in first.stdout
     # All five source kinds fed the lake, and the summary says which.
     for kind in ("(csv)", "(file_drop)", "(s3)", "(http_pull)", "(http_push)"):
@@ -46,9 +47,16 @@ def test_the_main_command_builds_the_lake_and_a_second_run_commits_nothing(tmp_p
     assert report.read_text().count("data:image/png;base64,") >= 4
 
     versions = {p.name: DeltaTable(str(p)).version() for p in (home / "lake" / "bronze").iterdir()}
+    # Before the second run, an unreadable file lands in the drop folder: rejected whole, named.
+    garbage = home / "landing" / "drop" / "orders" / "orders_2026-11-09.csv"
+    garbage.write_bytes(bytes(range(128, 256)) * 64 + b"\n")
+    os.utime(garbage, (garbage.stat().st_mtime - 3600,) * 2)
     second = _demo(home)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Nothing new: every input was already committed; no rows were added." in second.stdout
+    rejected = [ln for ln in second.stdout.splitlines() if ln.startswith("input rejected whole (orders)")]
+    assert len(rejected) == 1 and "orders_2026-11-09.csv" in rejected[0] and "utf-8" in rejected[0]
+    assert "FAIL bronze/orders:inputs_accepted" in second.stdout
     assert {p.name: DeltaTable(str(p)).version() for p in (home / "lake" / "bronze").iterdir()} == versions
 
     # Every drop file was archived (twice now, with its manifest), none left behind or lost.

@@ -1,11 +1,12 @@
-"""The real Dagster UI for end-to-end tests: ``dagster dev`` (webserver + daemon) and Chromium.
+"""The real Dagster UI for end-to-end tests: ``maestro ui`` (code server, daemon, webserver) and Chromium.
 
-One ``dagster dev`` serves the whole session (it takes ~25 s to start on 2 cores). It is started the
-way ``make ui`` starts it (``python -m orchestration.cli ui``, which execs ``dagster dev -w
-workspace.yaml``), with ``MAESTRO_HOME`` in a temporary folder: its own lake, catalog, drop folder
-and Dagster instance (``$MAESTRO_HOME/dagster``, SQLite, telemetry off). It runs in its own process
-group; teardown interrupts the group as Ctrl-C would, then kills whatever is left, also when a test
-failed or the server never came up.
+One server serves the whole session (it takes ~25 s to start on 2 cores). It is started the way
+``make ui`` starts it (``python -m orchestration.cli ui``: a supervisor starting the code server,
+the daemon and the Host-guarded webserver, see ``orchestration/services.py``), with
+``MAESTRO_HOME`` in a temporary folder: its own lake, catalog, drop folder and Dagster instance
+(``$MAESTRO_HOME/dagster``, SQLite; the ``dagster.yaml`` written here is completed with run
+monitoring and retries on start). It runs in its own process group; teardown interrupts the group
+as Ctrl-C would, then kills whatever is left, also when a test failed or the server never came up.
 
 The sources these tests do not exercise (the S3 bucket, the catalogue API) point at a closed
 loopback port, so their sensor and schedule fail at once on loopback and never reach for a real
@@ -66,7 +67,7 @@ def _free_port() -> int:
 
 @dataclass
 class DagsterDev:
-    """A running ``dagster dev`` and the GraphQL calls the tests make against it."""
+    """A running ``maestro ui`` and the GraphQL calls the tests make against it."""
 
     url: str
     home: Path
@@ -177,7 +178,7 @@ class DagsterDev:
                     f"no finished run tagged {tags} after {timeout:.0f} s: {runs}\n{self.log_tail()}"
                 )
             if not self.alive():
-                raise ServerError(f"dagster dev exited ({self.proc.returncode})\n{self.log_tail()}")
+                raise ServerError(f"maestro ui exited ({self.proc.returncode})\n{self.log_tail()}")
             time.sleep(1.0)
 
     def launch_assets(self, keys: list[list[str]], *, tags: dict[str, str] | None = None) -> str:
@@ -312,7 +313,7 @@ def _wait_until_ready(server: DagsterDev) -> None:
     while time.monotonic() < deadline:
         if not server.alive():
             raise ServerError(
-                f"dagster dev exited with {server.proc.returncode} while waiting for {stage}\n"
+                f"maestro ui exited with {server.proc.returncode} while waiting for {stage}\n"
                 f"{server.log_tail()}"
             )
         try:
@@ -345,7 +346,7 @@ def _wait_until_ready(server: DagsterDev) -> None:
             pass
         time.sleep(0.5)
     raise ServerError(
-        f"dagster dev not ready after {STARTUP_TIMEOUT_S:.0f} s (waiting for {stage})\n{server.log_tail()}"
+        f"maestro ui not ready after {STARTUP_TIMEOUT_S:.0f} s (waiting for {stage})\n{server.log_tail()}"
     )
 
 
@@ -354,7 +355,7 @@ def _stop(proc: subprocess.Popen[bytes], home: Path) -> None:
     pgid = proc.pid
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGINT)  # dagster dev shuts its services down on SIGINT
+            os.killpg(pgid, signal.SIGINT)  # maestro ui stops its services on SIGINT
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
     with contextlib.suppress(ProcessLookupError):
