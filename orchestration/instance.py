@@ -28,8 +28,9 @@ The settings, and why:
   times (the ``dagster/max_retries`` tag overrides it per run or job). ``retry_on_asset_or_op_failure``
   is false: a run is retried when its *worker* failed (killed, timed out starting, crashed outside
   a step), not when a step failed — a failing dbt test or a blocking contract check would fail the
-  same way again. Transient step failures are retried inside the run by the step's own retry policy
-  where that is safe: the ingest step has one (``orchestration/defs/ingest/assets.py``).
+  same way again. A step that knows its failure is transient asks for its own retry inside the run
+  (the ingest step does when a source was unreachable: ``orchestration/defs/ingest/assets.py``),
+  and the drop and push sensors request an input again after its run failed.
 
 Retrying an ingest is safe because an ingest is idempotent: each input's content hash is recorded
 as a Delta application transaction in the same atomic commit as its rows, so a retry that reads an

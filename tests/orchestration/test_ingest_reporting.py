@@ -40,7 +40,7 @@ def _assets(settings: Settings, datasets: list[str]) -> list[dg.AssetsDefinition
     contracts = load_contracts(settings.contracts_dir)
     sources = load_sources(settings, datasets=set(contracts))
     return [
-        build_ingest_asset(contracts[ds], [s for s in sources if s.dataset == ds], retry_policy=None)
+        build_ingest_asset(contracts[ds], [s for s in sources if s.dataset == ds])
         for ds in datasets
     ]
 
@@ -177,7 +177,7 @@ def test_the_summary_counts_from_the_lake_what_a_crashed_step_committed(
     shutil.copy2(SAMPLES / "orders" / GOOD, drop / GOOD)
     before = lake_versions(settings, ["customers", "orders"])
     # The step dies after committing, before it reports anything: the run has no metadata at all.
-    monkeypatch.setattr(faults, "_hits", {})
+    faults.reset()
     monkeypatch.setenv("MAESTRO_FAULTS", "orchestration.ingest.after_commit=raise")
     with dg.DagsterInstance.get() as instance:
         result = dg.materialize(_assets(settings, ["orders"]), instance=instance,
@@ -196,3 +196,27 @@ def test_the_summary_counts_from_the_lake_what_a_crashed_step_committed(
         again = dg.materialize(_assets(settings, ["orders"]), instance=instance,
                                resources={"maestro": MaestroResource()})
     assert "Nothing new: every input was already committed" in "\n".join(summarize(settings, again, before))
+
+
+def test_an_unreachable_source_is_retried_in_the_run_then_fails_it_naming_the_source(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.defs.ingest import assets
+
+    monkeypatch.setenv("MAESTRO_S3_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setattr(assets, "UNAVAILABLE_WAIT_S", 0)
+    settings = Settings.from_env()
+    prepare_instance(settings)
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(_assets(settings, ["shipments"]), instance=instance,
+                                resources={"maestro": MaestroResource()}, raise_on_error=False)
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == assets.UNAVAILABLE_RETRIES
+    checks = [c for c in result.get_asset_check_evaluations() if c.check_name == INPUTS_CHECK]
+    assert len(checks) == 1 + assets.UNAVAILABLE_RETRIES  # each attempt names the source it missed
+    assert all(not c.passed and "carrier_shipments_s3" in c.description for c in checks)
+    text = "\n".join(summarize(settings, result, lake_versions(settings, ["shipments"])))
+    assert "step ingest_shipments FAILED" in text and "unavailable" in text, text

@@ -6,9 +6,11 @@ columns masked (:func:`orchestration.defs.ingest.checks.masked_rows`); inputs re
 the ``inputs_accepted`` check.
 
 The ingest step is safe to retry — a retry commits nothing twice (each input's content hash is a
-Delta application transaction in the same atomic commit as its rows) — so it has a retry policy
-(:data:`INGEST_RETRY`): a transient failure (a source or the lake briefly unreachable, an I/O
-error) is retried inside the run, with backoff. A ``dg.Failure(allow_retries=False)`` is not.
+Delta application transaction in the same atomic commit as its rows). When a source could not be
+reached (a retryable error of the report: the rest was committed), the step asks Dagster to run it
+again in the same run, :data:`UNAVAILABLE_RETRIES` times, :data:`UNAVAILABLE_WAIT_S` apart. Any
+other exception fails the step as it is (the drop and push sensors request their input again; a
+dead worker's run is retried by the instance, see ``orchestration/instance.py``).
 
 Fault points (:mod:`faults`): ``orchestration.ingest.start`` (before any input is read),
 ``orchestration.ingest.after_commit`` (inputs committed, nothing reported yet: no checks, no ledger
@@ -51,9 +53,8 @@ class IngestConfig(dg.Config):
     inputs: list[str] = []
 
 
-INGEST_RETRY = dg.RetryPolicy(
-    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
+UNAVAILABLE_RETRIES = 2
+UNAVAILABLE_WAIT_S = 15
 
 
 def bronze_key(dataset: str) -> dg.AssetKey:
@@ -219,9 +220,7 @@ def _gx_check_results(ds: str, quality: Any) -> Iterator[dg.AssetCheckResult]:
     )
 
 
-def build_ingest_asset(
-    contract: Contract, sources: Sequence[SourceSpec], *, retry_policy: dg.RetryPolicy | None = INGEST_RETRY
-) -> dg.AssetsDefinition:
+def build_ingest_asset(contract: Contract, sources: Sequence[SourceSpec]) -> dg.AssetsDefinition:
     """The multi-asset that ingests ``contract``'s dataset from ``sources``."""
     ds = contract.name
     checks = check_specs(contract)
@@ -263,7 +262,6 @@ def build_ingest_asset(
         ],
         can_subset=False,
         op_tags={"dataset": ds},
-        retry_policy=retry_policy,
     )
     def _ingest(
         context: dg.AssetExecutionContext, config: IngestConfig, maestro: MaestroResource
@@ -414,10 +412,12 @@ def build_ingest_asset(
                 },
             )
         if unavailable:
-            raise dg.Failure(
+            failure = dg.Failure(
                 description=f"{ds}: committed what could be read, but a source was "
                 f"unavailable: {unavailable}",
-                allow_retries=True,
             )
+            raise dg.RetryRequested(
+                max_retries=UNAVAILABLE_RETRIES, seconds_to_wait=UNAVAILABLE_WAIT_S
+            ) from failure
 
     return _ingest
